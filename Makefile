@@ -1,0 +1,49 @@
+# Single entry point. Every target creates (or reuses) its own virtualenv in .venv,
+# so a fresh clone needs nothing but python3 >= 3.11 and make.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck unit integration e2e bench build clean venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+## The main job: load test on the embedded emulator (no AWS account, no docker).
+demo: $(STAMP)
+	$(BIN)/python scripts/load_test.py
+
+## Everything CI runs: lint, strict typing, all test suites.
+test: lint typecheck
+	$(BIN)/python -m pytest -q tests
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks scripts handlers
+	$(BIN)/ruff format --check src tests benchmarks scripts handlers
+
+typecheck: $(STAMP)
+	$(BIN)/mypy src
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q tests/unit
+
+integration: $(STAMP)
+	$(BIN)/python -m pytest -q tests/integration
+
+e2e: $(STAMP)
+	$(BIN)/python -m pytest -q tests/e2e
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+build: $(STAMP)
+	$(BIN)/python -m build --outdir dist .
+
+clean:
+	rm -rf $(VENV) dist build .mypy_cache .pytest_cache .ruff_cache
