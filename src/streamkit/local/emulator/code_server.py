@@ -1,0 +1,83 @@
+"""WSGI middleware that serves deployed Lambda code from the emulator's own endpoint.
+
+``GET /_streamkit/lambda-code/<account>/<region>/<function>?qualifier=<version>`` answers with
+the deployment zip moto stored for that function version. GetFunction's ``Code.Location``
+points here (see moto_patches.py), so fetching code works like AWS's presigned S3 URL.
+
+moto keeps the package bytes on the function object (``code_bytes``) for ZipFile uploads and
+copies them from its S3 backend for S3Bucket/S3Key uploads, at create/update time, as Lambda
+does; so one lookup covers both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, unquote
+
+from moto.awslambda.models import lambda_backends
+
+from streamkit.local.emulator.moto_patches import CODE_PATH_PREFIX, request_base_url
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+__all__ = ["CodeServingMiddleware"]
+
+
+class CodeServingMiddleware:
+    """Serves code downloads; passes every other request to moto's application."""
+
+    def __init__(self, app: WSGIApplication) -> None:
+        self._app = app
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        host = environ.get("HTTP_HOST")
+        token = request_base_url.set(f"{environ['wsgi.url_scheme']}://{host}" if host else None)
+        try:
+            path: str = environ.get("PATH_INFO", "")
+            if path.startswith(CODE_PATH_PREFIX) and environ["REQUEST_METHOD"] in ("GET", "HEAD"):
+                return self._serve_code(environ, start_response, path[len(CODE_PATH_PREFIX) :])
+            # moto's app answers synchronously within this call, so the base URL is visible to
+            # the patched GetFunction running in the same thread.
+            return self._app(environ, start_response)
+        finally:
+            request_base_url.reset(token)
+
+    def _serve_code(
+        self, environ: WSGIEnvironment, start_response: StartResponse, rest: str
+    ) -> Iterable[bytes]:
+        parts = [unquote(part) for part in rest.split("/")]
+        if len(parts) != 3 or not all(parts):
+            return _respond(
+                start_response, "404 Not Found", b"expected <account>/<region>/<function>"
+            )
+        account_id, region, function_name = parts
+        qualifier = parse_qs(environ.get("QUERY_STRING", "")).get("qualifier", [None])[0]
+        code = _find_code(account_id, region, function_name, qualifier)
+        if code is None:
+            message = f"no deployed code for {function_name} ({qualifier or '$LATEST'}) in {account_id}/{region}"
+            return _respond(start_response, "404 Not Found", message.encode())
+        body = b"" if environ["REQUEST_METHOD"] == "HEAD" else code
+        start_response(
+            "200 OK",
+            [("Content-Type", "application/zip"), ("Content-Length", str(len(code)))],
+        )
+        return [body]
+
+
+def _find_code(
+    account_id: str, region: str, function_name: str, qualifier: str | None
+) -> bytes | None:
+    try:
+        backend: Any = lambda_backends[account_id][region]
+        function = backend.get_function(function_name, qualifier)
+    except Exception:  # moto raises its own error types for unknown accounts/regions/functions
+        return None
+    code: bytes = getattr(function, "code_bytes", b"")
+    return code or None
+
+
+def _respond(start_response: StartResponse, status: str, body: bytes) -> Iterable[bytes]:
+    start_response(status, [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]

@@ -1,0 +1,334 @@
+"""Patches that make moto's server behave like AWS where streamkit depends on it.
+
+moto is the engine of the embedded emulator (see ``server.py``). A few of its behaviours differ
+from AWS in ways that break a DynamoDB Streams + Lambda system; this module corrects them. Each
+numbered section below says what moto does, what AWS does, and why it matters:
+
+1. moto never delivers stream records to Lambda itself (it would drop them without docker).
+2. Stream records carry the table's region, not always us-east-1.
+3. GetFunction's Code.Location is a URL the emulator serves (code_server.py).
+4. Event source mapping requests are validated, defaulted and answered like Lambda does.
+5. Two per-request lookups are cached (speed only).
+
+server.py adds one more: DynamoDB requests run one at a time, so concurrent writes get unique,
+ordered sequence numbers and consistent OldImage/NewImage chains.
+
+Deviations left as they are (documented in the README): one shard that never splits, every
+table's stream starts at the same sequence number, iterators never expire, no TTL expiry, a
+no-op put still emits MODIFY (AWS emits no record when an item does not change), alarms are
+never evaluated, and Invoke does not run code (``streamkit run`` runs functions itself).
+
+:func:`apply_moto_patches` is idempotent and thread-safe. It runs when the emulator package is
+imported and again at every start, so the patches are in place before any request is served.
+They change moto's classes process-wide, so they also apply to ``moto.mock_aws`` in the same
+process; every change is towards AWS behaviour.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import importlib
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import quote
+
+from moto.awslambda import models as lambda_models
+from moto.core.exceptions import JsonRESTError
+from moto.dynamodb.models import table as dynamodb_table_models
+from moto.dynamodbstreams.models import dynamodbstreams_backends
+
+from streamkit import exceptions
+
+__all__ = [
+    "CODE_PATH_PREFIX",
+    "LambdaUserError",
+    "apply_moto_patches",
+    "code_url_path",
+    "request_base_url",
+    "set_default_base_url",
+]
+
+# URL path under which the emulator serves deployed function code (see code_server.py).
+CODE_PATH_PREFIX = "/_streamkit/lambda-code/"
+
+# The base URL ("http://host:port") of the request being served. The code-serving middleware
+# sets it for each request, so GetFunction's Code.Location names the host the client used.
+request_base_url: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "streamkit_emulator_request_base_url", default=None
+)
+# Fallback when a request arrives without a Host header: the endpoint of the emulator started
+# last in this process.
+_default_base_url: str | None = None
+
+_lock = threading.Lock()
+_applied = False
+
+
+def set_default_base_url(url: str | None) -> None:
+    global _default_base_url
+    _default_base_url = url
+
+
+def code_url_path(account_id: str, region: str, function_name: str, qualifier: str) -> str:
+    return (
+        f"{CODE_PATH_PREFIX}{quote(account_id, safe='')}/{quote(region, safe='')}/"
+        f"{quote(function_name, safe='')}?qualifier={quote(qualifier, safe='')}"
+    )
+
+
+class LambdaUserError(JsonRESTError):
+    """A Lambda client error shaped like AWS Lambda's own.
+
+    Lambda answers a bad request with the error code in the ``x-amzn-ErrorType`` header and the
+    body ``{"Type": "User", "message": ...}``; botocore reads the code from the header.
+    """
+
+    def __init__(self, error_type: str, message: str, status: int = 400) -> None:
+        super().__init__(error_type, message)
+        self.code = status
+        self.description = json.dumps({"Type": "User", "message": message})
+
+
+def apply_moto_patches() -> None:
+    """Apply every patch once; later calls do nothing."""
+    global _applied
+    with _lock:
+        if _applied:
+            return
+        _stop_moto_delivering_stream_records()
+        _stream_records_carry_table_region()
+        _serve_code_location()
+        _check_event_source_mapping_requests()
+        _cache_response_method_names()
+        _applied = True
+
+
+# --- 1. moto must not deliver DynamoDB stream records to Lambda itself -------------------------
+#
+# moto's StreamShard.add (moto/dynamodb/models/table.py) calls the Lambda backend for every
+# mapping registered in ``table.lambda_event_source_mappings`` on every write. That invoke needs
+# docker; without docker it "succeeds" with an error string, and StreamShard.add then clears the
+# shard's records (``self.items = []``): the stream silently loses its data and sequence numbers
+# restart. The registration happens in LambdaBackend.create_event_source_mapping and is never
+# undone by Update/DeleteEventSourceMapping, so the damage outlives the mapping.
+#
+# In streamkit the ESM runner (``streamkit run``) executes mappings, as Lambda does in AWS.
+# So the table gets a class-level property that always reads as an empty mapping and ignores
+# writes. A data descriptor on the class wins over the instance attribute Table.__init__ sets,
+# so tables created before the patch are covered too. The mapping itself stays stored in the
+# Lambda backend (``_event_source_mappings``), so Get/List/Update/Delete work as before.
+
+
+class _WriteIgnoringDict(dict[str, Any]):
+    """An always-empty dict: item assignment is silently dropped."""
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        return None
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        return default
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def _no_table_mappings(_table: Any) -> dict[str, Any]:
+    return _WriteIgnoringDict()
+
+
+def _ignore_table_mappings(_table: Any, _value: Any) -> None:
+    return None
+
+
+def _stop_moto_delivering_stream_records() -> None:
+    dynamodb_table_models.Table.lambda_event_source_mappings = property(  # type: ignore[assignment]
+        _no_table_mappings, _ignore_table_mappings
+    )
+
+
+# --- 2. awsRegion in stream records -----------------------------------------------------------
+#
+# moto hard-codes "awsRegion": "us-east-1" in every stream record; AWS puts the table's region
+# there (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_streams_Record.html).
+
+
+def _stream_records_carry_table_region() -> None:
+    record_cls = dynamodb_table_models.StreamRecord
+    original_init: Callable[..., None] = record_cls.__init__
+
+    def __init__(self: Any, table: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, table, *args, **kwargs)
+        region = getattr(table, "region_name", None)
+        if region:
+            self.record["awsRegion"] = region
+
+    record_cls.__init__ = __init__  # type: ignore[method-assign]
+
+
+# --- 3. GetFunction's Code.Location must be downloadable ---------------------------------------
+#
+# AWS returns a presigned URL for the deployment package in Code.Location
+# (https://docs.aws.amazon.com/lambda/latest/api/API_FunctionCodeLocation.html); moto returns a
+# made-up S3 URL nobody can fetch. The emulator serves the stored zip itself (code_server.py),
+# and GetFunction points at that URL, so the ESM runner downloads code the same way from AWS,
+# LocalStack and the emulator: a plain HTTP GET of Code.Location.
+
+
+def _base_url() -> str | None:
+    return request_base_url.get() or _default_base_url
+
+
+def _serve_code_location() -> None:
+    function_cls = lambda_models.LambdaFunction
+    original_get_code: Callable[[Any], dict[str, Any]] = function_cls.get_code
+
+    def get_code(self: Any) -> dict[str, Any]:
+        response = original_get_code(self)
+        base = _base_url()
+        if base and self.package_type == "Zip" and getattr(self, "code_bytes", b""):
+            path = code_url_path(
+                self.account_id, self.region, self.function_name, str(self.version)
+            )
+            response["Code"] = {"RepositoryType": "S3", "Location": base + path}
+        return response
+
+    function_cls.get_code = get_code  # type: ignore[method-assign]
+
+
+# --- 4. Event source mapping requests are checked the way Lambda checks them --------------------
+#
+# - A DynamoDB stream ARN that does not exist: moto answers ResourceNotFoundException "Invalid
+#   EventSourceArn"; Lambda answers InvalidParameterValueException "Stream not found: <arn>".
+# - Parameter ranges (BatchSize 1-10000, windows, retries, filters, destinations, ...): moto
+#   checks almost none. The checks live in streamkit.local.mapping_config, shared with the
+#   runner, and are imported lazily so the emulator still works (without them) if that module
+#   is absent. A rejected request gets HTTP 400 with Lambda's error code and body.
+# - Update/Delete of an unknown UUID: moto answers 404 with an empty body, which botocore turns
+#   into a bare "404" error; Lambda answers ResourceNotFoundException.
+# - UpdateEventSourceMapping leaves LastModified unchanged in moto; Lambda moves it.
+# - moto omits every optional field the request did not set; Lambda reports its defaults for a
+#   stream mapping (https://docs.aws.amazon.com/lambda/latest/api/API_CreateEventSourceMapping.html),
+#   so the runner and Terraform read the same shape from both. DestinationConfig is left absent.
+
+_STREAM_MAPPING_DEFAULTS: Mapping[str, Any] = {
+    "MaximumBatchingWindowInSeconds": 0,
+    "ParallelizationFactor": 1,
+    "MaximumRecordAgeInSeconds": -1,
+    "MaximumRetryAttempts": -1,
+    "BisectBatchOnFunctionError": False,
+    "TumblingWindowInSeconds": 0,
+    "FunctionResponseTypes": [],
+}
+
+
+def _load_validator(name: str) -> Callable[[Mapping[str, Any]], None] | None:
+    try:
+        module = importlib.import_module("streamkit.local.mapping_config")
+    except ModuleNotFoundError as exc:
+        if exc.name == "streamkit.local.mapping_config":
+            return None
+        raise
+    validator: Callable[[Mapping[str, Any]], None] | None = getattr(module, name, None)
+    return validator
+
+
+def _validate(name: str, params: Mapping[str, Any]) -> None:
+    validator = _load_validator(name)
+    if validator is None:
+        return
+    # Looked up by name: the class is added to streamkit.exceptions with mapping_config.
+    error_cls: type[Exception] = getattr(exceptions, "InvalidParameterValueError", ValueError)
+    try:
+        validator(params)
+    except error_cls as exc:
+        # The validator tells the API model's constraint errors (ValidationException) from the
+        # service's own checks (InvalidParameterValueException), as Lambda does; both are 400.
+        code = getattr(exc, "code", None)
+        message = getattr(exc, "message", None) or str(exc)
+        error_type = code if isinstance(code, str) else "InvalidParameterValueException"
+        raise LambdaUserError(error_type, message) from exc
+
+
+def _is_dynamodb_stream_arn(arn: str) -> bool:
+    parts = arn.split(":", 5)
+    return len(parts) == 6 and parts[2] == "dynamodb" and "/stream/" in parts[5]
+
+
+def _check_stream_exists(backend: Any, arn: str) -> None:
+    streams = dynamodbstreams_backends[backend.account_id][backend.region_name].list_streams()
+    if not any(stream["StreamArn"] == arn for stream in streams):
+        raise LambdaUserError("InvalidParameterValueException", f"Stream not found: {arn}")
+
+
+def _mapping_not_found(uuid: str) -> LambdaUserError:
+    return LambdaUserError(
+        "ResourceNotFoundException",
+        f"The resource you requested does not exist. (Service: Lambda, UUID: {uuid})",
+        status=404,
+    )
+
+
+def _check_event_source_mapping_requests() -> None:
+    backend_cls = lambda_models.LambdaBackend
+    original_create = backend_cls.create_event_source_mapping
+    original_update = backend_cls.update_event_source_mapping
+    original_delete = backend_cls.delete_event_source_mapping
+
+    def create_event_source_mapping(self: Any, spec: dict[str, Any]) -> Any:
+        _validate("validate_create_request", spec)
+        arn = spec.get("EventSourceArn")
+        if isinstance(arn, str) and _is_dynamodb_stream_arn(arn):
+            _check_stream_exists(self, arn)
+            for key, default in _STREAM_MAPPING_DEFAULTS.items():
+                if spec.get(key) is None:
+                    spec[key] = list(default) if isinstance(default, list) else default
+        return original_create(self, spec)
+
+    def update_event_source_mapping(self: Any, uuid: str, spec: dict[str, Any]) -> Any:
+        if self.get_event_source_mapping(uuid) is None:
+            raise _mapping_not_found(uuid)
+        _validate("validate_update_request", spec)
+        esm = original_update(self, uuid, spec)
+        if esm is not None:
+            esm.last_modified = time.time()
+        return esm
+
+    def delete_event_source_mapping(self: Any, uuid: str) -> Any:
+        if self.get_event_source_mapping(uuid) is None:
+            raise _mapping_not_found(uuid)
+        return original_delete(self, uuid)
+
+    backend_cls.create_event_source_mapping = create_event_source_mapping  # type: ignore[method-assign]
+    backend_cls.update_event_source_mapping = update_event_source_mapping  # type: ignore[method-assign]
+    backend_cls.delete_event_source_mapping = delete_event_source_mapping  # type: ignore[method-assign]
+
+
+# --- 5. Request dispatch speed ------------------------------------------------------------------
+#
+# Not a behaviour change. Per request, moto's server lists its own package directory (about 150
+# os.listdir/isdir calls, in DomainDispatcherApplication.get_backend_for_host) and runs
+# inspect.getmembers over the response class (method_names_from_class). Both answers never change
+# while the process runs, so they are cached; together they were ~30% of the server's time per
+# put_item. The dispatcher cache lives in server.py (a subclass); the class-method list is here.
+
+
+def _cache_response_method_names() -> None:
+    from moto.core import responses as core_responses
+
+    # responses.py imports the function by name, so that is the reference to replace.
+    original: Callable[[object], list[str]] = core_responses.method_names_from_class  # type: ignore[attr-defined]
+    if getattr(original, "_streamkit_cached", False):
+        return
+    cache: dict[object, list[str]] = {}
+
+    def method_names_from_class(clazz: object) -> list[str]:
+        names = cache.get(clazz)
+        if names is None:
+            names = cache[clazz] = original(clazz)
+        return names
+
+    method_names_from_class._streamkit_cached = True  # type: ignore[attr-defined]
+    core_responses.method_names_from_class = method_names_from_class  # type: ignore[attr-defined]

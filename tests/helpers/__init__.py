@@ -1,0 +1,17 @@
+"""Helpers shared by the test suites (import as ``tests.helpers``)."""
+
+from __future__ import annotations
+
+from tests.helpers.aws_clients import AwsClients
+from tests.helpers.lambda_zip import LAMBDA_ROLE_NAME, create_function, ensure_lambda_role, make_zip
+from tests.helpers.streams import create_stream_table, read_stream
+
+__all__ = [
+    "LAMBDA_ROLE_NAME",
+    "AwsClients",
+    "create_function",
+    "create_stream_table",
+    "ensure_lambda_role",
+    "make_zip",
+    "read_stream",
+]

@@ -1,0 +1,642 @@
+"""The embedded emulator: lifecycle, CLI, and the moto behaviours it corrects.
+
+Tests that take the ``aws``/``endpoint_url`` fixtures also run against STREAMKIT_ENDPOINT_URL
+(e.g. LocalStack); the ones about the emulator itself start their own or need the embedded one.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from streamkit.exceptions import EmulatorError, PortInUseError
+from streamkit.local.emulator import Emulator
+from tests.helpers import (
+    AwsClients,
+    create_function,
+    create_stream_table,
+    ensure_lambda_role,
+    make_zip,
+    read_stream,
+)
+
+HANDLER_FILES = {"app.py": "def handler(event, context):\n    return None\n"}
+
+
+def _sha256_b64(data: bytes) -> str:
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+def _fetch(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        body: bytes = response.read()
+    return body
+
+
+def _answers(endpoint_url: str) -> bool:
+    try:
+        _fetch(f"{endpoint_url}/moto-api/data.json")
+    except OSError:
+        return False
+    return True
+
+
+def _running(emulator: Emulator) -> bool:
+    # A function, not the property inline: mypy would keep an earlier assert's narrowing.
+    return emulator.running
+
+
+@pytest.fixture
+def listening_socket() -> Iterator[socket.socket]:
+    """A port on 127.0.0.1 that another program is listening on."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1)
+    yield sock
+    sock.close()
+
+
+# --- lifecycle ----------------------------------------------------------------------------------
+
+
+def test_start_serves_http_and_stop_releases_the_port() -> None:
+    emulator = Emulator(port=0)
+    emulator.start()
+    try:
+        port = emulator.port
+        assert port > 0
+        assert emulator.endpoint_url == f"http://127.0.0.1:{port}"
+        assert _running(emulator)
+        assert emulator.startup_seconds is not None and emulator.startup_seconds > 0
+        assert _answers(emulator.endpoint_url)
+    finally:
+        emulator.stop()
+    assert not _running(emulator)
+    assert not _answers(f"http://127.0.0.1:{port}")
+    emulator.stop()  # a second stop is harmless
+
+    # The port is free again: a new emulator can take it straight away.
+    with Emulator(port=port) as again:
+        assert again.port == port
+        assert _answers(again.endpoint_url)
+
+
+def test_context_manager_stops_on_exit() -> None:
+    with Emulator() as emulator:
+        endpoint = emulator.endpoint_url
+        assert _answers(endpoint)
+    assert not _answers(endpoint)
+
+
+def test_port_in_use_is_a_clear_error(listening_socket: socket.socket) -> None:
+    port = listening_socket.getsockname()[1]
+    emulator = Emulator(host="127.0.0.1", port=port)
+    with pytest.raises(PortInUseError) as caught:
+        emulator.start()
+    assert caught.value.port == port
+    assert f"127.0.0.1:{port}" in str(caught.value)
+    assert "--port 0" in str(caught.value)
+    assert isinstance(caught.value, EmulatorError)
+    assert not _running(emulator)
+
+
+def test_endpoint_before_start_is_an_error() -> None:
+    with pytest.raises(EmulatorError, match="not running"):
+        _ = Emulator().endpoint_url
+
+
+def test_starting_twice_is_an_error() -> None:
+    with Emulator() as emulator, pytest.raises(EmulatorError, match="already running"):
+        emulator.start()
+
+
+def test_reset_drops_every_resource() -> None:
+    # moto's state is process-wide, so a reset here would also wipe the session emulator's
+    # resources; run it in a process of its own.
+    script = textwrap.dedent(
+        """
+        import boto3
+        from streamkit.local.emulator import Emulator
+        with Emulator() as emu:
+            ddb = boto3.client("dynamodb", endpoint_url=emu.endpoint_url)
+            ddb.create_table(
+                TableName="t",
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            before = ddb.list_tables()["TableNames"]
+            emu.reset()
+            print(before, ddb.list_tables()["TableNames"])
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert result.stdout.strip() == "['t'] []"
+
+
+@pytest.mark.parametrize(
+    ("service", "operation", "result_key"),
+    [
+        ("dynamodb", "list_tables", "TableNames"),
+        ("dynamodbstreams", "list_streams", "Streams"),
+        ("lambda", "list_functions", "Functions"),
+        ("sqs", "list_queues", "ResponseMetadata"),
+        ("sns", "list_topics", "Topics"),
+        ("s3", "list_buckets", "Buckets"),
+        ("iam", "list_roles", "Roles"),
+        ("sts", "get_caller_identity", "Account"),
+        ("cloudwatch", "describe_alarms", "MetricAlarms"),
+        ("logs", "describe_log_groups", "logGroups"),
+        ("kms", "list_keys", "Keys"),
+    ],
+)
+def test_one_endpoint_serves_every_service_terraform_uses(
+    aws: AwsClients, service: str, operation: str, result_key: str
+) -> None:
+    # The service is told apart by the SigV4 credential scope, as with Terraform's single
+    # `endpoints` block pointing every service at the emulator.
+    response = getattr(aws.client(service), operation)()
+    assert result_key in response
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
+# --- streams ------------------------------------------------------------------------------------
+
+
+def test_writes_produce_stream_records(aws: AwsClients, unique_name: Callable[[str], str]) -> None:
+    table = unique_name("orders")
+    stream_arn = create_stream_table(aws.dynamodb, table)
+    aws.dynamodb.put_item(TableName=table, Item={"pk": {"S": "a"}, "n": {"N": "1"}})
+    aws.dynamodb.put_item(TableName=table, Item={"pk": {"S": "a"}, "n": {"N": "2"}})
+    aws.dynamodb.delete_item(TableName=table, Key={"pk": {"S": "a"}})
+
+    records = read_stream(aws.dynamodbstreams, stream_arn)
+
+    assert [r["eventName"] for r in records] == ["INSERT", "MODIFY", "REMOVE"]
+    assert records[1]["dynamodb"]["OldImage"] == {"pk": {"S": "a"}, "n": {"N": "1"}}
+    assert records[1]["dynamodb"]["NewImage"] == {"pk": {"S": "a"}, "n": {"N": "2"}}
+    assert all(r["dynamodb"]["Keys"] == {"pk": {"S": "a"}} for r in records)
+    assert all(r["awsRegion"] == aws.region for r in records)
+
+
+def test_stream_records_name_the_tables_region(
+    embedded_emulator: Emulator, unique_name: Callable[[str], str]
+) -> None:
+    # moto hard-codes us-east-1; the emulator reports the table's region, as AWS does.
+    clients = AwsClients(embedded_emulator.endpoint_url, region="eu-west-1")
+    table = unique_name("eu")
+    stream_arn = create_stream_table(clients.dynamodb, table)
+    clients.dynamodb.put_item(TableName=table, Item={"pk": {"S": "x"}})
+    records = read_stream(clients.dynamodbstreams, stream_arn)
+    assert [r["awsRegion"] for r in records] == ["eu-west-1"]
+
+
+def test_records_are_kept_while_a_mapping_exists(
+    aws: AwsClients, unique_name: Callable[[str], str], emulator: Emulator | None
+) -> None:
+    # Unpatched moto "delivers" each write to the mapped function, fails without docker, and
+    # then empties the shard: the stream would hold only the last record, or none.
+    table = unique_name("orders")
+    stream_arn = create_stream_table(aws.dynamodb, table)
+    function = unique_name("consumer")
+    create_function(aws.lambda_, function, HANDLER_FILES)
+    mapping = aws.lambda_.create_event_source_mapping(
+        EventSourceArn=stream_arn, FunctionName=function, StartingPosition="TRIM_HORIZON"
+    )
+    for i in range(10):
+        aws.dynamodb.put_item(TableName=table, Item={"pk": {"S": f"k{i}"}})
+    aws.lambda_.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
+    aws.dynamodb.put_item(TableName=table, Item={"pk": {"S": "after-disable"}})
+    aws.lambda_.delete_event_source_mapping(UUID=mapping["UUID"])
+    aws.dynamodb.put_item(TableName=table, Item={"pk": {"S": "after-delete"}})
+
+    records = read_stream(aws.dynamodbstreams, stream_arn)
+
+    keys = [r["dynamodb"]["Keys"]["pk"]["S"] for r in records]
+    assert keys == [f"k{i}" for i in range(10)] + ["after-disable", "after-delete"]
+    sequence_numbers = [int(r["dynamodb"]["SequenceNumber"]) for r in records]
+    assert sequence_numbers == sorted(set(sequence_numbers))
+    if emulator is not None:  # moto numbers one shard's records without gaps; AWS need not
+        first = sequence_numbers[0]
+        assert sequence_numbers == list(range(first, first + len(records)))
+
+
+def test_concurrent_writes_keep_stream_numbering_and_image_chains(
+    aws: AwsClients, unique_name: Callable[[str], str]
+) -> None:
+    # moto alone hands out duplicate sequence numbers and loses OldImage versions when writes
+    # race; a tiny GIL switch interval makes the race show up within a few hundred writes
+    # (the emulator's server threads run in this process).
+    table = unique_name("race")
+    stream_arn = create_stream_table(aws.dynamodb, table)
+    writers, writes_each, keys = 6, 60, 4
+
+    def write(writer: int) -> None:
+        for i in range(writes_each):
+            aws.dynamodb.put_item(
+                TableName=table,
+                Item={
+                    "pk": {"S": f"k{i % keys}"},
+                    "writer": {"N": str(writer)},
+                    "i": {"N": str(i)},
+                },
+            )
+
+    previous_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=write, args=(n,)) for n in range(writers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(previous_interval)
+
+    records = read_stream(aws.dynamodbstreams, stream_arn, max_calls=1000)
+    assert len(records) == writers * writes_each
+    sequence_numbers = [int(r["dynamodb"]["SequenceNumber"]) for r in records]
+    assert sequence_numbers == sorted(set(sequence_numbers))
+    latest_image: dict[str, Any] = {}
+    for record in records:  # each record's OldImage is the previous record's NewImage
+        key = record["dynamodb"]["Keys"]["pk"]["S"]
+        assert record["dynamodb"].get("OldImage") == latest_image.get(key)
+        latest_image[key] = record["dynamodb"]["NewImage"]
+
+
+# --- event source mappings ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def stream_and_function(aws: AwsClients, unique_name: Callable[[str], str]) -> tuple[str, str]:
+    stream_arn = create_stream_table(aws.dynamodb, unique_name("src"))
+    function = unique_name("fn")
+    create_function(aws.lambda_, function, HANDLER_FILES)
+    return stream_arn, function
+
+
+def _queue_arn(aws: AwsClients, name: str) -> str:
+    url = aws.sqs.create_queue(QueueName=name)["QueueUrl"]
+    attributes = aws.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+    arn: str = attributes["Attributes"]["QueueArn"]
+    return arn
+
+
+def _filters(*patterns: dict[str, Any]) -> dict[str, Any]:
+    return {"Filters": [{"Pattern": json.dumps(p)} for p in patterns]}
+
+
+# field -> (value at create, value after update); DestinationConfig is built per test.
+MAPPING_FIELDS: dict[str, tuple[Any, Any]] = {
+    "BatchSize": (7, 250),
+    "MaximumBatchingWindowInSeconds": (3, 0),
+    "Enabled": (False, True),
+    "FilterCriteria": (
+        _filters({"eventName": ["INSERT"]}),
+        _filters(
+            {"dynamodb": {"NewImage": {"status": {"S": ["PAID"]}}}},
+            {"eventName": ["REMOVE"]},
+        ),
+    ),
+    "FunctionResponseTypes": (["ReportBatchItemFailures"], []),
+    "MaximumRetryAttempts": (2, -1),
+    "MaximumRecordAgeInSeconds": (120, -1),
+    "BisectBatchOnFunctionError": (True, False),
+    "ParallelizationFactor": (3, 10),
+    "TumblingWindowInSeconds": (30, 900),
+    "DestinationConfig": ("first-dlq", "second-dlq"),
+}
+
+
+def _reported(config: dict[str, Any], field: str) -> Any:
+    if field == "Enabled":  # Lambda reports it as State
+        return {"Enabled": True, "Disabled": False}.get(config["State"], config["State"])
+    return config.get(field)
+
+
+@pytest.mark.parametrize("field", list(MAPPING_FIELDS))
+def test_mapping_field_round_trips(
+    aws: AwsClients,
+    unique_name: Callable[[str], str],
+    stream_and_function: tuple[str, str],
+    field: str,
+) -> None:
+    stream_arn, function = stream_and_function
+    created_value, updated_value = MAPPING_FIELDS[field]
+    if field == "DestinationConfig":
+        created_value = {"OnFailure": {"Destination": _queue_arn(aws, unique_name(created_value))}}
+        updated_value = {"OnFailure": {"Destination": _queue_arn(aws, unique_name(updated_value))}}
+
+    created = aws.lambda_.create_event_source_mapping(
+        EventSourceArn=stream_arn,
+        FunctionName=function,
+        StartingPosition="TRIM_HORIZON",
+        **{field: created_value},
+    )
+    uuid = created["UUID"]
+    assert _reported(created, field) == created_value
+    assert _reported(aws.lambda_.get_event_source_mapping(UUID=uuid), field) == created_value
+
+    updated = aws.lambda_.update_event_source_mapping(UUID=uuid, **{field: updated_value})
+    assert _reported(updated, field) == updated_value
+    fetched = aws.lambda_.get_event_source_mapping(UUID=uuid)
+    assert _reported(fetched, field) == updated_value
+    listed = aws.lambda_.list_event_source_mappings(EventSourceArn=stream_arn)
+    assert [_reported(m, field) for m in listed["EventSourceMappings"]] == [updated_value]
+    assert fetched["StartingPosition"] == "TRIM_HORIZON"
+    assert fetched["FunctionArn"].endswith(f":function:{function}")
+
+    deleted = aws.lambda_.delete_event_source_mapping(UUID=uuid)
+    assert deleted["UUID"] == uuid
+    listed_after = aws.lambda_.list_event_source_mappings(EventSourceArn=stream_arn)
+    assert listed_after["EventSourceMappings"] == []
+
+
+def test_mapping_reports_lambda_defaults(
+    aws: AwsClients, stream_and_function: tuple[str, str]
+) -> None:
+    stream_arn, function = stream_and_function
+    created = aws.lambda_.create_event_source_mapping(
+        EventSourceArn=stream_arn, FunctionName=function, StartingPosition="LATEST"
+    )
+    fetched = aws.lambda_.get_event_source_mapping(UUID=created["UUID"])
+    reported = {
+        key: fetched.get(key)
+        for key in (
+            "BatchSize",
+            "MaximumBatchingWindowInSeconds",
+            "ParallelizationFactor",
+            "MaximumRecordAgeInSeconds",
+            "MaximumRetryAttempts",
+            "BisectBatchOnFunctionError",
+            "TumblingWindowInSeconds",
+            "FunctionResponseTypes",
+            "State",
+        )
+    }
+    assert reported == {
+        "BatchSize": 100,
+        "MaximumBatchingWindowInSeconds": 0,
+        "ParallelizationFactor": 1,
+        "MaximumRecordAgeInSeconds": -1,
+        "MaximumRetryAttempts": -1,
+        "BisectBatchOnFunctionError": False,
+        "TumblingWindowInSeconds": 0,
+        "FunctionResponseTypes": [],
+        "State": "Enabled",
+    }
+
+
+def test_mapping_update_moves_last_modified(
+    aws: AwsClients, stream_and_function: tuple[str, str]
+) -> None:
+    stream_arn, function = stream_and_function
+    created = aws.lambda_.create_event_source_mapping(
+        EventSourceArn=stream_arn, FunctionName=function, StartingPosition="LATEST"
+    )
+    updated = aws.lambda_.update_event_source_mapping(UUID=created["UUID"], BatchSize=5)
+    assert updated["LastModified"] >= created["LastModified"]
+    assert (
+        aws.lambda_.get_event_source_mapping(UUID=created["UUID"])["LastModified"]
+        == (updated["LastModified"])
+    )
+
+
+def test_mapping_on_a_missing_stream_is_rejected(
+    aws: AwsClients, unique_name: Callable[[str], str]
+) -> None:
+    function = unique_name("fn")
+    create_function(aws.lambda_, function, HANDLER_FILES)
+    missing = (
+        f"arn:aws:dynamodb:{aws.region}:123456789012:table/{unique_name('nope')}"
+        "/stream/2024-01-01T00:00:00.000"
+    )
+    with pytest.raises(ClientError) as caught:
+        aws.lambda_.create_event_source_mapping(
+            EventSourceArn=missing, FunctionName=function, StartingPosition="LATEST"
+        )
+    error = caught.value.response["Error"]
+    assert error["Code"] == "InvalidParameterValueException"
+    assert error["Message"] == f"Stream not found: {missing}"
+    assert caught.value.response.get("Type") == "User"  # Lambda's error body shape
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+@pytest.mark.parametrize("operation", ["update", "delete"])
+def test_unknown_mapping_is_resource_not_found(aws: AwsClients, operation: str) -> None:
+    unknown = "00000000-0000-0000-0000-000000000000"
+    with pytest.raises(ClientError) as caught:
+        if operation == "update":
+            aws.lambda_.update_event_source_mapping(UUID=unknown, BatchSize=5)
+        else:
+            aws.lambda_.delete_event_source_mapping(UUID=unknown)
+    assert caught.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+
+
+def test_invalid_mapping_parameters_are_rejected_like_lambda(
+    aws: AwsClients, stream_and_function: tuple[str, str]
+) -> None:
+    # The rules themselves are tested with streamkit.local.mapping_config; this checks that the
+    # emulator answers with Lambda's error codes and stores nothing.
+    pytest.importorskip("streamkit.local.mapping_config")
+    stream_arn, function = stream_and_function
+    with pytest.raises(ClientError) as out_of_range:  # an API-model constraint
+        aws.lambda_.create_event_source_mapping(
+            EventSourceArn=stream_arn,
+            FunctionName=function,
+            StartingPosition="LATEST",
+            ParallelizationFactor=11,
+        )
+    assert out_of_range.value.response["Error"]["Code"] == "ValidationException"
+    assert "parallelizationFactor" in out_of_range.value.response["Error"]["Message"]
+    assert out_of_range.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+    with pytest.raises(ClientError) as bad_pattern:  # a service-level check
+        aws.lambda_.create_event_source_mapping(
+            EventSourceArn=stream_arn,
+            FunctionName=function,
+            StartingPosition="LATEST",
+            FilterCriteria={"Filters": [{"Pattern": "{not json"}]},
+        )
+    assert bad_pattern.value.response["Error"] == {
+        "Code": "InvalidParameterValueException",
+        "Message": "Invalid filter pattern definition.",
+    }
+    listed = aws.lambda_.list_event_source_mappings(EventSourceArn=stream_arn)
+    assert listed["EventSourceMappings"] == []
+
+    created = aws.lambda_.create_event_source_mapping(
+        EventSourceArn=stream_arn, FunctionName=function, StartingPosition="LATEST"
+    )
+    with pytest.raises(ClientError) as on_update:
+        aws.lambda_.update_event_source_mapping(UUID=created["UUID"], MaximumRecordAgeInSeconds=30)
+    assert on_update.value.response["Error"]["Code"] == "InvalidParameterValueException"
+    assert on_update.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    fetched = aws.lambda_.get_event_source_mapping(UUID=created["UUID"])
+    assert fetched["MaximumRecordAgeInSeconds"] == -1
+
+
+# --- deployed code ------------------------------------------------------------------------------
+
+
+def test_code_location_serves_the_uploaded_zip(
+    aws: AwsClients, unique_name: Callable[[str], str]
+) -> None:
+    function = unique_name("fn")
+    create_function(aws.lambda_, function, HANDLER_FILES)
+    expected = make_zip(HANDLER_FILES)
+
+    response = aws.lambda_.get_function(FunctionName=function)
+    served = _fetch(response["Code"]["Location"])
+
+    assert served == expected
+    assert response["Configuration"]["CodeSha256"] == _sha256_b64(served)
+    assert response["Configuration"]["CodeSize"] == len(served)
+
+
+def test_code_location_follows_update_and_versions(
+    aws: AwsClients, unique_name: Callable[[str], str]
+) -> None:
+    function = unique_name("fn")
+    create_function(aws.lambda_, function, HANDLER_FILES)
+    first = make_zip(HANDLER_FILES)
+    version_1 = aws.lambda_.publish_version(FunctionName=function)["Version"]
+    second_files = {"app.py": "def handler(event, context):\n    return {'v': 2}\n"}
+    second = make_zip(second_files)
+    aws.lambda_.update_function_code(FunctionName=function, ZipFile=second)
+    if aws.lambda_.get_function_configuration(FunctionName=function).get(
+        "LastUpdateStatus"
+    ) not in (
+        None,
+        "Successful",
+    ):
+        aws.lambda_.get_waiter("function_updated_v2").wait(FunctionName=function)
+
+    latest = aws.lambda_.get_function(FunctionName=function)
+    assert _fetch(latest["Code"]["Location"]) == second
+    assert latest["Configuration"]["CodeSha256"] == _sha256_b64(second)
+
+    pinned = aws.lambda_.get_function(FunctionName=function, Qualifier=version_1)
+    assert _fetch(pinned["Code"]["Location"]) == first
+    assert pinned["Configuration"]["CodeSha256"] == _sha256_b64(first)
+
+
+def test_code_location_serves_code_uploaded_via_s3(
+    aws: AwsClients, unique_name: Callable[[str], str]
+) -> None:
+    bucket = unique_name("code")
+    aws.s3.create_bucket(Bucket=bucket)
+    package = make_zip({"app.py": "def handler(event, context):\n    return 's3'\n"})
+    aws.s3.put_object(Bucket=bucket, Key="fn.zip", Body=package)
+    function = unique_name("fn")
+    aws.lambda_.create_function(
+        FunctionName=function,
+        Runtime="python3.12",
+        Role=ensure_lambda_role(aws.iam),
+        Handler="app.handler",
+        Code={"S3Bucket": bucket, "S3Key": "fn.zip"},
+    )
+
+    response = aws.lambda_.get_function(FunctionName=function)
+
+    assert _fetch(response["Code"]["Location"]) == package
+    assert response["Configuration"]["CodeSha256"] == _sha256_b64(package)
+
+
+def test_code_location_uses_the_host_the_client_called(
+    embedded_emulator: Emulator, unique_name: Callable[[str], str]
+) -> None:
+    endpoint = f"http://localhost:{embedded_emulator.port}"
+    clients = AwsClients(endpoint)
+    function = unique_name("fn")
+    create_function(clients.lambda_, function, HANDLER_FILES)
+    location = clients.lambda_.get_function(FunctionName=function)["Code"]["Location"]
+    assert location.startswith(f"{endpoint}/_streamkit/lambda-code/")
+    assert _fetch(location) == make_zip(HANDLER_FILES)
+
+
+def test_code_url_for_unknown_function_is_404(embedded_emulator: Emulator) -> None:
+    url = f"{embedded_emulator.endpoint_url}/_streamkit/lambda-code/123456789012/us-east-1/nope"
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        _fetch(url)
+    assert caught.value.code == 404
+
+
+def test_make_zip_is_deterministic() -> None:
+    files: dict[str, str | bytes] = {"b.py": "x = 1\n", "a/c.txt": b"\x00\x01"}
+    assert make_zip(files) == make_zip(dict(reversed(list(files.items()))))
+    assert make_zip(files) != make_zip({**files, "b.py": "x = 2\n"})
+
+
+# --- CLI ----------------------------------------------------------------------------------------
+
+
+def _start_cli(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "streamkit.cli", "emulator", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+def test_cli_prints_endpoint_and_stops_on_sigterm() -> None:
+    process = _start_cli("--port", "0")
+    try:
+        assert process.stdout is not None
+        endpoint = process.stdout.readline().strip()
+        assert endpoint.startswith("http://127.0.0.1:")
+        assert "ready in" in process.stdout.readline()
+        assert _answers(endpoint)
+        process.send_signal(signal.SIGTERM)
+        stdout, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0
+    assert "stopped" in stdout
+    assert not _answers(endpoint)
+
+
+def test_cli_stops_on_sigint() -> None:
+    process = _start_cli("--port", "0")
+    try:
+        assert process.stdout is not None
+        process.stdout.readline()
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0
+
+
+def test_cli_port_in_use_exits_nonzero(listening_socket: socket.socket) -> None:
+    port = listening_socket.getsockname()[1]
+    process = _start_cli("--port", str(port))
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert f"127.0.0.1:{port}" in stderr
+    assert "--port 0" in stderr
+    assert stdout == ""
