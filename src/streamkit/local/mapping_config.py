@@ -1,0 +1,389 @@
+"""Event source mapping parameters: AWS's validation rules and the runner's parsed config.
+
+``validate_create_request`` / ``validate_update_request`` check a CreateEventSourceMapping /
+UpdateEventSourceMapping request body (the Lambda API's PascalCase keys) and raise
+:class:`~streamkit.exceptions.InvalidParameterValueError` with AWS's wording. The embedded
+emulator calls them so a bad request gets HTTP 400 as on AWS; the runner calls them again
+(through :meth:`MappingConfig.from_api`) for endpoints that do not, and reports such a
+mapping as failed instead of running it.
+
+Ranges: https://docs.aws.amazon.com/lambda/latest/api/API_CreateEventSourceMapping.html
+Messages come in two families, as on AWS:
+
+- the API model's constraints (``ValidationException``), e.g. "1 validation error detected:
+  Value '0' at 'batchSize' failed to satisfy constraint: Member must have value greater than
+  or equal to 1". Several violations are reported together, joined by "; ".
+- the service's own checks (``InvalidParameterValueException``), e.g. "Invalid filter
+  pattern definition." or "Unsupported starting position for arn type: <arn>".
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from streamkit.exceptions import InvalidParameterValueError
+
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "MappingConfig",
+    "is_dynamodb_stream_arn",
+    "parse_filter_pattern",
+    "validate_create_request",
+    "validate_update_request",
+]
+
+DEFAULT_BATCH_SIZE = 100
+MAX_FILTERS = 5
+MAX_PATTERN_LENGTH = 4096
+REPORT_BATCH_ITEM_FAILURES = "ReportBatchItemFailures"
+STARTING_POSITIONS = ("TRIM_HORIZON", "LATEST")
+_MODEL_STARTING_POSITIONS = "[LATEST, AT_TIMESTAMP, TRIM_HORIZON]"
+_DESTINATION_SERVICES = ("sqs", "sns", "s3")
+
+# (request key, camelCase name AWS uses in messages, min, max) -- the API model's ranges.
+_INTEGER_RANGES: tuple[tuple[str, str, int, int], ...] = (
+    ("BatchSize", "batchSize", 1, 10000),
+    ("MaximumBatchingWindowInSeconds", "maximumBatchingWindowInSeconds", 0, 300),
+    ("ParallelizationFactor", "parallelizationFactor", 1, 10),
+    ("MaximumRetryAttempts", "maximumRetryAttempts", -1, 10000),
+    ("MaximumRecordAgeInSeconds", "maximumRecordAgeInSeconds", -1, 604800),
+    ("TumblingWindowInSeconds", "tumblingWindowInSeconds", 0, 900),
+)
+_BOOLEANS = ("Enabled", "BisectBatchOnFunctionError")
+
+
+def is_dynamodb_stream_arn(arn: str) -> bool:
+    """``arn:aws:dynamodb:<region>:<account>:table/<name>/stream/<label>``."""
+    parts = arn.split(":", 5)
+    return len(parts) == 6 and parts[2] == "dynamodb" and "/stream/" in parts[5]
+
+
+def validate_create_request(params: Mapping[str, Any]) -> None:
+    """Raise :class:`InvalidParameterValueError` unless ``params`` is a valid
+    CreateEventSourceMapping body for a DynamoDB stream (other sources: only the shared
+    range checks apply)."""
+    _check_model_constraints(params)
+    source_arn = params.get("EventSourceArn")
+    if not source_arn:
+        raise InvalidParameterValueError("Unrecognized event source.")
+    if is_dynamodb_stream_arn(str(source_arn)):
+        position = params.get("StartingPosition")
+        if position is None:
+            raise InvalidParameterValueError(
+                "1 validation error detected: Value null at 'startingPosition' failed to "
+                "satisfy constraint: Member must not be null."
+            )
+        # AT_TIMESTAMP passes the model's enum but DynamoDB streams do not support it.
+        if position not in STARTING_POSITIONS:
+            raise InvalidParameterValueError(
+                f"Unsupported starting position for arn type: {source_arn}"
+            )
+    _check_service_rules(params)
+
+
+def validate_update_request(params: Mapping[str, Any]) -> None:
+    """Raise :class:`InvalidParameterValueError` unless ``params`` is a valid
+    UpdateEventSourceMapping body (StartingPosition and the source cannot change)."""
+    _check_model_constraints(params)
+    _check_service_rules(params)
+
+
+def _check_model_constraints(params: Mapping[str, Any]) -> None:
+    errors: list[str] = []
+    for key, name, low, high in _INTEGER_RANGES:
+        value = params.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            errors.append(
+                f"Value '{value}' at '{name}' failed to satisfy constraint: Member must be an integer"
+            )
+        elif value < low:
+            errors.append(
+                f"Value '{value}' at '{name}' failed to satisfy constraint: "
+                f"Member must have value greater than or equal to {low}"
+            )
+        elif value > high:
+            errors.append(
+                f"Value '{value}' at '{name}' failed to satisfy constraint: "
+                f"Member must have value less than or equal to {high}"
+            )
+    for key in _BOOLEANS:
+        value = params.get(key)
+        if value is not None and not isinstance(value, bool):
+            name = key[0].lower() + key[1:]
+            errors.append(
+                f"Value '{value}' at '{name}' failed to satisfy constraint: Member must be a boolean"
+            )
+    position = params.get("StartingPosition")
+    if position is not None and position not in (*STARTING_POSITIONS, "AT_TIMESTAMP"):
+        errors.append(
+            f"Value '{position}' at 'startingPosition' failed to satisfy constraint: "
+            f"Member must satisfy enum value set: {_MODEL_STARTING_POSITIONS}"
+        )
+    errors.extend(_function_response_type_errors(params.get("FunctionResponseTypes")))
+    errors.extend(_pattern_length_errors(params.get("FilterCriteria")))
+    if errors:
+        count = len(errors)
+        noun = "error" if count == 1 else "errors"
+        raise InvalidParameterValueError(
+            f"{count} validation {noun} detected: " + "; ".join(errors), code="ValidationException"
+        )
+
+
+def _function_response_type_errors(types: Any) -> list[str]:
+    if types is None:
+        return []
+    if not isinstance(types, list):
+        return [
+            f"Value '{types}' at 'functionResponseTypes' failed to satisfy constraint: Member must be a list"
+        ]
+    errors = []
+    if len(types) > 1:
+        errors.append(
+            f"Value '[{', '.join(map(str, types))}]' at 'functionResponseTypes' failed to satisfy "
+            "constraint: Member must have length less than or equal to 1"
+        )
+    if any(t != REPORT_BATCH_ITEM_FAILURES for t in types):
+        errors.append(
+            f"Value '[{', '.join(map(str, types))}]' at 'functionResponseTypes' failed to satisfy "
+            f"constraint: Member must satisfy constraint: [Member must satisfy enum value set: "
+            f"[{REPORT_BATCH_ITEM_FAILURES}]]"
+        )
+    return errors
+
+
+def _pattern_length_errors(criteria: Any) -> list[str]:
+    errors = []
+    for index, pattern in enumerate(_raw_patterns(criteria), start=1):
+        if isinstance(pattern, str) and len(pattern) > MAX_PATTERN_LENGTH:
+            errors.append(
+                f"Value '{pattern}' at 'filterCriteria.filters.{index}.member.pattern' failed to "
+                f"satisfy constraint: Member must have length less than or equal to {MAX_PATTERN_LENGTH}"
+            )
+    return errors
+
+
+def _raw_patterns(criteria: Any) -> list[Any]:
+    if not isinstance(criteria, Mapping):
+        return []
+    filters = criteria.get("Filters") or []
+    if not isinstance(filters, list):
+        return []
+    return [f.get("Pattern") if isinstance(f, Mapping) else f for f in filters]
+
+
+def _check_service_rules(params: Mapping[str, Any]) -> None:
+    age = params.get("MaximumRecordAgeInSeconds")
+    # The model allows -1..604800; the service also refuses 0..59.
+    if age is not None and age != -1 and not 60 <= age <= 604800:
+        raise InvalidParameterValueError(
+            "MaximumRecordAgeInSeconds must be either -1 (forever) or between 60 and 604800 (inclusive)"
+        )
+    _check_filter_criteria(params.get("FilterCriteria"))
+    _check_destination_config(params.get("DestinationConfig"))
+
+
+def _check_filter_criteria(criteria: Any) -> None:
+    if criteria is None:
+        return
+    if not isinstance(criteria, Mapping):
+        raise InvalidParameterValueError("Invalid filter pattern definition.")
+    filters = criteria.get("Filters")
+    if filters is None:
+        return
+    if not isinstance(filters, list):
+        raise InvalidParameterValueError("Invalid filter pattern definition.")
+    if len(filters) > MAX_FILTERS:
+        # AWS's default quota is 5 filters per mapping (raisable to 10 on request).
+        raise InvalidParameterValueError(
+            f"The number of filters ({len(filters)}) exceeds the limit of {MAX_FILTERS} "
+            "filters per event source mapping."
+        )
+    for pattern in _raw_patterns(criteria):
+        if not _is_pattern_shape(parse_filter_pattern(pattern)):
+            raise InvalidParameterValueError("Invalid filter pattern definition.")
+    _compile_filters(criteria)
+
+
+def _is_pattern_shape(node: Mapping[str, Any]) -> bool:
+    """EventBridge pattern structure: a non-empty object whose leaves are all lists of
+    matchers (``{"eventName": "INSERT"}`` is invalid; ``{"eventName": ["INSERT"]}`` is not)."""
+    if not node:
+        return False
+    for key, value in node.items():
+        if key == "$or":
+            if not isinstance(value, list) or len(value) < 2:
+                return False
+            if not all(isinstance(v, Mapping) and _is_pattern_shape(v) for v in value):
+                return False
+        elif isinstance(value, Mapping):
+            if not _is_pattern_shape(value):
+                return False
+        elif not isinstance(value, list) or not value:
+            return False
+    return True
+
+
+def parse_filter_pattern(pattern: Any) -> dict[str, Any]:
+    """A pattern as a dict; raises "Invalid filter pattern definition." for anything that is
+    not a JSON object (moto stores the string; some endpoints echo a parsed object)."""
+    if isinstance(pattern, Mapping):
+        return dict(pattern)
+    if not isinstance(pattern, str) or not pattern.strip():
+        raise InvalidParameterValueError("Invalid filter pattern definition.")
+    try:
+        parsed = json.loads(pattern)
+    except ValueError:
+        raise InvalidParameterValueError("Invalid filter pattern definition.") from None
+    if not isinstance(parsed, dict):
+        raise InvalidParameterValueError("Invalid filter pattern definition.")
+    return parsed
+
+
+def _compile_filters(criteria: Mapping[str, Any]) -> None:
+    """Let the filter engine judge each pattern's operators (it owns the grammar)."""
+    from streamkit.filters import FilterCriteria  # the engine; imported late to stay light
+
+    try:
+        FilterCriteria.from_api(_normalized_criteria(criteria))
+    except InvalidParameterValueError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise InvalidParameterValueError("Invalid filter pattern definition.") from exc
+
+
+def _normalized_criteria(criteria: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"Filters": [{"Pattern": "<json string>"}]}`` whatever form the endpoint echoed."""
+    patterns = _raw_patterns(criteria)
+    return {
+        "Filters": [
+            {"Pattern": p if isinstance(p, str) else json.dumps(p, separators=(",", ":"))}
+            for p in patterns
+        ]
+    }
+
+
+def _check_destination_config(config: Any) -> None:
+    if config is None:
+        return
+    if not isinstance(config, Mapping):
+        raise InvalidParameterValueError("Invalid DestinationConfig.")
+    on_success = config.get("OnSuccess") or {}
+    if on_success.get("Destination"):
+        raise InvalidParameterValueError(
+            "Unsupported DestinationConfig parameter for given event source mapping type."
+        )
+    destination = (config.get("OnFailure") or {}).get("Destination")
+    if not destination:
+        return
+    parts = str(destination).split(":")
+    if len(parts) < 6 or parts[0] != "arn" or parts[2] not in _DESTINATION_SERVICES:
+        raise InvalidParameterValueError(
+            "The provided destination config DestinationConfig(onSuccess=null, "
+            f"onFailure=OnFailure(destination={destination})) is invalid."
+        )
+
+
+@dataclass(frozen=True)
+class MappingConfig:
+    """One event source mapping as the runner uses it, parsed from the Lambda API's dict.
+
+    Numbers keep AWS's sentinels: ``max_retry_attempts == -1`` and ``max_record_age_s == -1``
+    mean "forever". ``filter_patterns`` holds each filter's pattern as a JSON string.
+    """
+
+    uuid: str
+    function_arn: str
+    event_source_arn: str
+    batch_size: int = DEFAULT_BATCH_SIZE
+    max_batching_window_s: int = 0
+    starting_position: str = "LATEST"
+    parallelization_factor: int = 1
+    max_retry_attempts: int = -1
+    max_record_age_s: int = -1
+    tumbling_window_s: int = 0
+    report_batch_item_failures: bool = False
+    filter_patterns: tuple[str, ...] = ()
+    bisect: bool = False
+    on_failure_destination: str | None = None
+    enabled: bool = True
+    last_modified: str = ""
+
+    @classmethod
+    def from_api(cls, mapping: Mapping[str, Any]) -> MappingConfig:
+        """Parse a ListEventSourceMappings / GetEventSourceMapping entry.
+
+        Raises :class:`InvalidParameterValueError` when a value is out of AWS's ranges, so an
+        endpoint that stored a bad mapping never gets it run.
+        """
+        state = mapping.get("State")
+        enabled = mapping.get("Enabled")
+        if enabled is None:
+            enabled = state not in ("Disabled", "Disabling")
+        request_view = {k: v for k, v in mapping.items() if v is not None}
+        request_view.pop("Enabled", None)
+        validate_create_request(request_view)
+        criteria = mapping.get("FilterCriteria")
+        patterns = (
+            tuple(_normalized_criteria(criteria)["Filters"])
+            if isinstance(criteria, Mapping)
+            else ()
+        )
+        destination = ((mapping.get("DestinationConfig") or {}).get("OnFailure") or {}).get(
+            "Destination"
+        )
+        last_modified = mapping.get("LastModified", "")
+        return cls(
+            uuid=str(mapping["UUID"]),
+            function_arn=str(mapping["FunctionArn"]),
+            event_source_arn=str(mapping["EventSourceArn"]),
+            batch_size=_int(mapping, "BatchSize", DEFAULT_BATCH_SIZE),
+            max_batching_window_s=_int(mapping, "MaximumBatchingWindowInSeconds", 0),
+            starting_position=str(mapping.get("StartingPosition") or "LATEST"),
+            parallelization_factor=_int(mapping, "ParallelizationFactor", 1),
+            max_retry_attempts=_int(mapping, "MaximumRetryAttempts", -1),
+            max_record_age_s=_int(mapping, "MaximumRecordAgeInSeconds", -1),
+            tumbling_window_s=_int(mapping, "TumblingWindowInSeconds", 0),
+            report_batch_item_failures=REPORT_BATCH_ITEM_FAILURES
+            in (mapping.get("FunctionResponseTypes") or []),
+            filter_patterns=tuple(str(f["Pattern"]) for f in patterns),
+            bisect=bool(mapping.get("BisectBatchOnFunctionError") or False),
+            on_failure_destination=str(destination) if destination else None,
+            enabled=bool(enabled),
+            last_modified=str(last_modified),
+        )
+
+    @property
+    def filter_criteria(self) -> dict[str, Any] | None:
+        """The Lambda API's ``FilterCriteria`` shape, or None without filters."""
+        if not self.filter_patterns:
+            return None
+        return {"Filters": [{"Pattern": p} for p in self.filter_patterns]}
+
+    def worker_settings(self) -> tuple[Any, ...]:
+        """What the shard workers are built from: a change here restarts them (from the
+        checkpoint). ``enabled`` and ``last_modified`` are not part of it."""
+        return (
+            self.function_arn,
+            self.event_source_arn,
+            self.batch_size,
+            self.max_batching_window_s,
+            self.starting_position,
+            self.parallelization_factor,
+            self.max_retry_attempts,
+            self.max_record_age_s,
+            self.tumbling_window_s,
+            self.report_batch_item_failures,
+            self.filter_patterns,
+            self.bisect,
+            self.on_failure_destination,
+        )
+
+
+def _int(mapping: Mapping[str, Any], key: str, default: int) -> int:
+    value = mapping.get(key)
+    return default if value is None else int(value)
