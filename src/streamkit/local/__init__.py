@@ -1,0 +1,61 @@
+"""The local runtime: an embedded AWS emulator and a Lambda-faithful event source mapping runner.
+
+Names are resolved lazily so that ``import streamkit.local`` stays cheap and never imports
+moto unless the emulator itself is used (the runner talks to any endpoint over HTTP).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from streamkit.local.checkpoints import CheckpointStore
+    from streamkit.local.emulator import Emulator
+    from streamkit.local.functions import (
+        FunctionSpec,
+        LoadedFunction,
+        fetch_function,
+        install_code,
+        load_function_from_directory,
+    )
+    from streamkit.local.invoker import FunctionInvoker, InvokeResult
+    from streamkit.local.lambda_context import LambdaContext
+    from streamkit.local.mapping_config import (
+        MappingConfig,
+        validate_create_request,
+        validate_update_request,
+    )
+    from streamkit.local.runner import Runner
+
+_LAZY: dict[str, str] = {
+    "CheckpointStore": "streamkit.local.checkpoints",
+    "Emulator": "streamkit.local.emulator",
+    "FunctionInvoker": "streamkit.local.invoker",
+    "FunctionSpec": "streamkit.local.functions",
+    "InvokeResult": "streamkit.local.invoker",
+    "LambdaContext": "streamkit.local.lambda_context",
+    "LoadedFunction": "streamkit.local.functions",
+    "MappingConfig": "streamkit.local.mapping_config",
+    "Runner": "streamkit.local.runner",
+    "fetch_function": "streamkit.local.functions",
+    "install_code": "streamkit.local.functions",
+    "load_function_from_directory": "streamkit.local.functions",
+    "validate_create_request": "streamkit.local.mapping_config",
+    "validate_update_request": "streamkit.local.mapping_config",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'streamkit.local' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)
