@@ -1,22 +1,110 @@
 """streamkit: turn a DynamoDB table into a reactive, event-driven system.
 
-Public names are re-exported here; everything else is internal.
+The library runs inside the Lambda function that consumes a DynamoDB stream:
+
+- ``deserialize`` / ``serialize``: exact, fast DynamoDB JSON <-> Python.
+- ``parse_event`` / ``StreamRecord``: typed records, images decoded lazily and once.
+- ``process_batch`` / ``batch_handler``: ReportBatchItemFailures with per-item order kept.
+- ``DynamoDBIdempotencyStore`` / ``MemoryIdempotencyStore``: effectively-once handlers for
+  5 DynamoDB requests per 100 records.
+- ``FilterPattern`` / ``FilterCriteria``: Lambda's event filtering, exactly.
+
+The local runtime (emulator and event source mapping runner) is in ``streamkit.local`` and the
+routing patterns in ``streamkit.routing``. Nothing here imports boto3 at load time.
 """
 
 from __future__ import annotations
 
+from streamkit.batch import (
+    BatchResult,
+    IdempotencyProvider,
+    IdempotencySession,
+    batch_handler,
+    process_batch,
+    process_batch_async,
+    run_batch,
+    run_batch_async,
+)
 from streamkit.codec import deserialize, deserialize_value, serialize, serialize_value
-from streamkit.exceptions import DeserializationError, SerializationError, StreamkitError
+from streamkit.exceptions import (
+    DeserializationError,
+    DestinationDeliveryError,
+    EmulatorError,
+    FunctionCodeError,
+    ImageNotAvailableError,
+    InvalidEventError,
+    InvalidFilterPatternError,
+    InvalidParameterValueError,
+    InvalidRecordError,
+    PortInUseError,
+    SerializationError,
+    StreamkitError,
+    StreamNotFoundError,
+)
+from streamkit.filters import FilterCriteria, FilterPattern, validate_pattern
+from streamkit.idempotency import (
+    DynamoDBIdempotencyStore,
+    IdempotencyAlreadyInProgressError,
+    IdempotencyError,
+    IdempotencyKeyError,
+    IdempotencyPayloadMismatchError,
+    IdempotencyResultNotSerializableError,
+    IdempotencyResultTooLargeError,
+    IdempotencyStore,
+    IdempotencyStoreUnavailableError,
+    IdempotentFunction,
+    LocalCache,
+    MemoryIdempotencyStore,
+    idempotent,
+)
+from streamkit.records import MISSING, StreamRecord, parse_event
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "MISSING",
+    "BatchResult",
     "DeserializationError",
+    "DestinationDeliveryError",
+    "DynamoDBIdempotencyStore",
+    "EmulatorError",
+    "FilterCriteria",
+    "FilterPattern",
+    "FunctionCodeError",
+    "IdempotencyAlreadyInProgressError",
+    "IdempotencyError",
+    "IdempotencyKeyError",
+    "IdempotencyPayloadMismatchError",
+    "IdempotencyProvider",
+    "IdempotencyResultNotSerializableError",
+    "IdempotencyResultTooLargeError",
+    "IdempotencySession",
+    "IdempotencyStore",
+    "IdempotencyStoreUnavailableError",
+    "IdempotentFunction",
+    "ImageNotAvailableError",
+    "InvalidEventError",
+    "InvalidFilterPatternError",
+    "InvalidParameterValueError",
+    "InvalidRecordError",
+    "LocalCache",
+    "MemoryIdempotencyStore",
+    "PortInUseError",
     "SerializationError",
+    "StreamNotFoundError",
+    "StreamRecord",
     "StreamkitError",
     "__version__",
+    "batch_handler",
     "deserialize",
     "deserialize_value",
+    "idempotent",
+    "parse_event",
+    "process_batch",
+    "process_batch_async",
+    "run_batch",
+    "run_batch_async",
     "serialize",
     "serialize_value",
+    "validate_pattern",
 ]
