@@ -10,7 +10,8 @@ The library runs inside the Lambda function that consumes a DynamoDB stream:
 - ``FilterPattern`` / ``FilterCriteria``: Lambda's event filtering, exactly.
 
 The local runtime (emulator and event source mapping runner) is in ``streamkit.local`` and the
-routing patterns in ``streamkit.routing``. Nothing here imports boto3 at load time.
+routing patterns (``Router``, ``Workflow``, aggregators) in ``streamkit.routing``,
+re-exported here. Nothing here imports boto3 at load time.
 """
 
 from __future__ import annotations
@@ -58,16 +59,46 @@ from streamkit.idempotency import (
     idempotent,
 )
 from streamkit.records import MISSING, StreamRecord, parse_event
+from streamkit.routing import (
+    ANY,
+    Aggregate,
+    AggregateWriteError,
+    CounterAggregator,
+    Delta,
+    FanOut,
+    InvalidRouteError,
+    InvalidWorkflowError,
+    Next,
+    RetryStage,
+    Router,
+    TargetsFailedError,
+    TumblingWindowAggregator,
+    UnmatchedRecordError,
+    WindowResult,
+    Workflow,
+    became,
+    changed,
+    is_ttl_delete,
+    key_prefix,
+    transition,
+    where,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ANY",
     "MISSING",
+    "Aggregate",
+    "AggregateWriteError",
     "BatchResult",
+    "CounterAggregator",
+    "Delta",
     "DeserializationError",
     "DestinationDeliveryError",
     "DynamoDBIdempotencyStore",
     "EmulatorError",
+    "FanOut",
     "FilterCriteria",
     "FilterPattern",
     "FunctionCodeError",
@@ -87,18 +118,32 @@ __all__ = [
     "InvalidFilterPatternError",
     "InvalidParameterValueError",
     "InvalidRecordError",
+    "InvalidRouteError",
+    "InvalidWorkflowError",
     "LocalCache",
     "MemoryIdempotencyStore",
+    "Next",
     "PortInUseError",
+    "RetryStage",
+    "Router",
     "SerializationError",
     "StreamNotFoundError",
     "StreamRecord",
     "StreamkitError",
+    "TargetsFailedError",
+    "TumblingWindowAggregator",
+    "UnmatchedRecordError",
+    "WindowResult",
+    "Workflow",
     "__version__",
     "batch_handler",
+    "became",
+    "changed",
     "deserialize",
     "deserialize_value",
     "idempotent",
+    "is_ttl_delete",
+    "key_prefix",
     "parse_event",
     "process_batch",
     "process_batch_async",
@@ -106,5 +151,7 @@ __all__ = [
     "run_batch_async",
     "serialize",
     "serialize_value",
+    "transition",
     "validate_pattern",
+    "where",
 ]
