@@ -32,7 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     emu.add_argument("--port", type=int, default=4566, help="port to bind; 0 picks a free one")
 
     run = sub.add_parser("run", help="run every enabled event source mapping on an endpoint")
-    run.add_argument("--endpoint-url", required=True, help="AWS endpoint, e.g. http://127.0.0.1:4566")
+    run.add_argument(
+        "--endpoint-url", required=True, help="AWS endpoint, e.g. http://127.0.0.1:4566"
+    )
     run.add_argument(
         "--state-dir",
         default=".streamkit",
@@ -52,7 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--endpoint-url", default=None)
     tail.add_argument("--region", default=None)
     tail.add_argument("--from", dest="start", choices=["latest", "trim-horizon"], default="latest")
-    tail.add_argument("--images", action="store_true", help="print full item images (off by default)")
+    tail.add_argument(
+        "--images", action="store_true", help="print full item images (off by default)"
+    )
     tail.add_argument("--max-records", type=int, default=None, help="stop after N records")
 
     dlq = sub.add_parser("dlq", help="inspect and replay on-failure destinations")
@@ -61,7 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     dlq.add_argument("--endpoint-url", default=None)
     dlq.add_argument("--region", default=None)
     dlq.add_argument("--max", type=int, default=10, help="messages to show/replay")
-    dlq.add_argument("--function", default=None, help="replay: function to invoke (default: from record)")
+    dlq.add_argument(
+        "--function", default=None, help="replay: function to invoke (default: from record)"
+    )
     return parser
 
 

@@ -45,7 +45,22 @@ _LAZY: dict[str, str] = {
     "validate_update_request": "streamkit.local.mapping_config",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = [
+    "CheckpointStore",
+    "Emulator",
+    "FunctionInvoker",
+    "FunctionSpec",
+    "InvokeResult",
+    "LambdaContext",
+    "LoadedFunction",
+    "MappingConfig",
+    "Runner",
+    "fetch_function",
+    "install_code",
+    "load_function_from_directory",
+    "validate_create_request",
+    "validate_update_request",
+]
 
 
 def __getattr__(name: str) -> Any:
