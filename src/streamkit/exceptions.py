@@ -30,3 +30,163 @@ class SerializationError(StreamkitError, ValueError):
         self.reason = reason
         where = path or "<root>"
         super().__init__(f"{where}: {reason}")
+
+
+class EmulatorError(StreamkitError):
+    """The embedded AWS emulator could not start, or was used before it started."""
+
+
+class PortInUseError(EmulatorError, OSError):
+    """The emulator's port is already taken by another program.
+
+    ``host`` and ``port`` name the address that could not be bound.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self.port = port
+        super().__init__(
+            f"cannot start the emulator on {host}:{port}: the port is already in use; "
+            "stop the program using it, choose another --port, or pass --port 0 to pick a free one"
+        )
+
+
+__all__ += ["EmulatorError", "PortInUseError"]
+
+
+class InvalidEventError(StreamkitError, ValueError):
+    """The event is not a DynamoDB stream event at all (no ``Records`` list).
+
+    Raised by ``parse_event`` and ``process_batch``: with no readable records there is no
+    ``itemIdentifier`` to report, so failing the invocation loudly is the only honest answer.
+    ``reason`` says what was wrong.
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"not a DynamoDB stream event: {reason}")
+
+
+class InvalidRecordError(StreamkitError, ValueError):
+    """One stream record is malformed.
+
+    ``field`` names the offending part (e.g. ``dynamodb.SequenceNumber``), ``reason`` says what
+    was wrong, and ``sequence_number`` is the record's SequenceNumber when it could be read.
+    """
+
+    def __init__(self, field: str, reason: str, sequence_number: str | None = None) -> None:
+        self.field = field
+        self.reason = reason
+        self.sequence_number = sequence_number
+        which = sequence_number or "<unknown SequenceNumber>"
+        super().__init__(f"invalid stream record {which}: {field}: {reason}")
+
+
+class ImageNotAvailableError(StreamkitError, LookupError):
+    """A record lacks the image an operation needs (e.g. ``changed_attributes`` on a MODIFY
+    from a stream whose StreamViewType is not NEW_AND_OLD_IMAGES).
+
+    ``image`` is ``"NewImage"`` or ``"OldImage"``; ``stream_view_type`` is the record's.
+    """
+
+    def __init__(self, image: str, stream_view_type: str | None, sequence_number: str) -> None:
+        self.image = image
+        self.stream_view_type = stream_view_type
+        self.sequence_number = sequence_number
+        super().__init__(
+            f"record {sequence_number} has no {image} (StreamViewType={stream_view_type}); "
+            "changed attributes need NEW_AND_OLD_IMAGES"
+        )
+
+
+__all__ += ["ImageNotAvailableError", "InvalidEventError", "InvalidRecordError"]
+
+
+class InvalidParameterValueError(StreamkitError, ValueError):
+    """An event source mapping parameter is outside what AWS accepts.
+
+    ``message`` is AWS's wording (e.g. ``"Invalid filter pattern definition."``). ``code`` is the
+    error code AWS returns for it: ``"InvalidParameterValueException"`` for service-level checks,
+    ``"ValidationException"`` for the API model's range/enum constraints. Both are HTTP 400.
+    """
+
+    def __init__(self, message: str, *, code: str = "InvalidParameterValueException") -> None:
+        self.message = message
+        self.code = code
+        super().__init__(message)
+
+
+class StreamNotFoundError(StreamkitError, LookupError):
+    """The stream an event source mapping reads does not exist (AWS: "Stream not found: <arn>")."""
+
+    def __init__(self, stream_arn: str) -> None:
+        self.stream_arn = stream_arn
+        super().__init__(f"Stream not found: {stream_arn}")
+
+
+class DestinationDeliveryError(StreamkitError):
+    """An on-failure record could not be delivered to its destination (SQS, SNS or S3)."""
+
+    def __init__(self, destination_arn: str, reason: str) -> None:
+        self.destination_arn = destination_arn
+        self.reason = reason
+        super().__init__(f"could not deliver on-failure record to {destination_arn}: {reason}")
+
+
+__all__ += ["DestinationDeliveryError", "InvalidParameterValueError", "StreamNotFoundError"]
+
+
+class FunctionCodeError(StreamkitError):
+    """A Lambda function's deployed code cannot be run by the local runtime.
+
+    Raised when the code cannot be downloaded from ``location`` (GetFunction's
+    ``Code.Location``), is corrupt (bad zip, SHA-256 different from ``CodeSha256``, unsafe paths),
+    has no handler module, or uses a runtime or package type the local runtime does not support.
+    ``function`` names the function, ``cause`` says what was wrong.
+    """
+
+    def __init__(self, function: str, location: str | None, cause: str) -> None:
+        self.function = function
+        self.location = location
+        self.cause = cause
+        where = f" (code at {location})" if location else ""
+        super().__init__(f"function {function!r}{where}: {cause}")
+
+
+class UnsupportedRuntimeError(FunctionCodeError):
+    """The function's runtime (e.g. nodejs20.x) or package type (Image) cannot run locally."""
+
+
+class InvokerClosedError(StreamkitError, RuntimeError):
+    """An invoke was made on, or interrupted by closing, a ``FunctionInvoker``."""
+
+    def __init__(self, function: str) -> None:
+        self.function = function
+        super().__init__(f"the local invoker of function {function!r} is closed")
+
+
+__all__ += ["FunctionCodeError", "InvokerClosedError", "UnsupportedRuntimeError"]
+
+
+class InvalidFilterPatternError(StreamkitError, ValueError):
+    """A filter pattern (Lambda ``FilterCriteria`` / EventBridge syntax) is not valid.
+
+    ``str(error)`` is exactly Lambda's message, ``"Invalid filter pattern definition."``, so it
+    can be returned as an API error as is. ``detail`` says what was wrong (also shown as a note
+    in tracebacks); ``pattern`` is the offending pattern text when known.
+    """
+
+    MESSAGE = "Invalid filter pattern definition."
+
+    def __init__(self, detail: str = "", *, pattern: str | None = None) -> None:
+        self.detail = detail
+        self.pattern = pattern
+        super().__init__(self.MESSAGE)
+        if detail:
+            self.add_note(f"detail: {detail}")
+
+    def __reduce__(self) -> tuple[type[InvalidFilterPatternError], tuple[str], dict[str, object]]:
+        return (type(self), (self.detail,), {"pattern": self.pattern})
+
+
+__all__ += ["InvalidFilterPatternError"]
