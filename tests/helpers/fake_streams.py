@@ -8,7 +8,15 @@ runner must survive on AWS are produced here on demand:
 - ``trim(arn, shard_id, keep_from=seq)`` drops older records (TrimmedDataAccessException for
   an iterator or sequence number pointing before them);
 - ``fail_next("get_records", "ThrottlingException", times=2)`` injects service errors;
-- ``delete(arn)`` makes the stream vanish (ResourceNotFoundException).
+- ``delete(arn)`` makes the stream vanish (ResourceNotFoundException);
+- ``get_records_delay`` makes each GetRecords take that long (outside the double's lock), so
+  concurrent readers overlap; ``max_concurrent_reads[shard_id]`` is the most seen at once.
+
+Like DynamoDB Streams, a GetRecords page holds at most 1000 records and 1 MB of record JSON
+(a page always has at least one record). Every request is
+logged: ``iterator_requests`` (GetShardIterator's arguments), ``get_records_limits`` (each
+``Limit`` asked), ``pages`` (records and bytes of each GetRecords answer) and ``last_pages``
+(shard ID and record count of each answer without a NextShardIterator: a closed shard's end).
 
 Records come back as boto3 returns them: ``ApproximateCreationDateTime`` is an aware
 datetime and binary values are ``bytes``. Errors are real ``botocore.exceptions.ClientError``.
@@ -18,7 +26,9 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
 import threading
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,6 +40,8 @@ __all__ = ["FakeStreamsClient"]
 
 _REGION = "us-east-1"
 _ACCOUNT = "123456789012"
+PAGE_LIMIT_RECORDS = 1000
+PAGE_LIMIT_BYTES = 1024 * 1024
 
 
 def _client_error(code: str, message: str, operation: str) -> ClientError:
@@ -85,6 +97,13 @@ class FakeStreamsClient:
         self._shard_numbers = itertools.count(1)
         self._failures: dict[str, list[str]] = {}
         self._lock = threading.RLock()
+        self.get_records_delay = 0.0
+        self.max_concurrent_reads: dict[str, int] = {}
+        self._active_reads: dict[str, int] = {}
+        self.iterator_requests: list[dict[str, Any]] = []
+        self.get_records_limits: list[int] = []
+        self.pages: list[tuple[int, int]] = []  # (records, bytes) per GetRecords answer
+        self.last_pages: list[tuple[str, int]] = []  # (shard ID, records): no NextShardIterator
 
     # -- building the stream -------------------------------------------------------------
 
@@ -123,6 +142,7 @@ class FakeStreamsClient:
         old_image: Mapping[str, Any] | None = None,
         shard_id: str | None = None,
         created: dt.datetime | None = None,
+        key_attributes: Mapping[str, Any] | None = None,
     ) -> str:
         """Append a record for item ``key`` to the open shard (or ``shard_id``); returns its
         sequence number. Images are attribute maps; ``bytes`` values stay ``bytes``."""
@@ -132,7 +152,7 @@ class FakeStreamsClient:
             if shard.closed:
                 raise ValueError(f"shard {shard.shard_id} is closed")
             sequence = str(next(self._sequence))
-            keys = {stream.key_attribute: {"S": key}}
+            keys = {stream.key_attribute: {"S": key}, **(key_attributes or {})}
             body: dict[str, Any] = {
                 "ApproximateCreationDateTime": created or dt.datetime.now(dt.UTC),
                 "Keys": keys,
@@ -216,6 +236,7 @@ class FakeStreamsClient:
 
     def get_shard_iterator(self, **kwargs: Any) -> dict[str, Any]:
         with self._lock:
+            self.iterator_requests.append(dict(kwargs))
             self._count_and_maybe_fail("get_shard_iterator", "GetShardIterator")
             stream = self._stream(kwargs["StreamArn"], "GetShardIterator")
             shard = self._shard(stream, kwargs["ShardId"])
@@ -248,6 +269,23 @@ class FakeStreamsClient:
 
     def get_records(self, **kwargs: Any) -> dict[str, Any]:
         with self._lock:
+            iterator = self._iterators.get(kwargs["ShardIterator"])
+            shard_id = iterator.shard_id if iterator is not None else "?"
+            self._active_reads[shard_id] = active = self._active_reads.get(shard_id, 0) + 1
+            self.max_concurrent_reads[shard_id] = max(
+                self.max_concurrent_reads.get(shard_id, 0), active
+            )
+        try:
+            if self.get_records_delay:
+                time.sleep(self.get_records_delay)
+            return self._get_records(**kwargs)
+        finally:
+            with self._lock:
+                self._active_reads[shard_id] -= 1
+
+    def _get_records(self, **kwargs: Any) -> dict[str, Any]:
+        with self._lock:
+            self.get_records_limits.append(int(kwargs.get("Limit") or PAGE_LIMIT_RECORDS))
             self._count_and_maybe_fail("get_records", "GetRecords")
             iterator = self._iterators.get(kwargs["ShardIterator"])
             if iterator is None or iterator.generation != self._generation:
@@ -260,13 +298,22 @@ class FakeStreamsClient:
                     "The operation attempted to read past the oldest stream record in a shard.",
                     "GetRecords",
                 )
-            limit = min(int(kwargs.get("Limit") or 1000), 1000)
+            if "Limit" in kwargs and not 1 <= int(kwargs["Limit"]) <= PAGE_LIMIT_RECORDS:
+                raise _client_error(
+                    "ValidationException",
+                    f"1 validation error detected: Value '{kwargs['Limit']}' at 'limit' failed "
+                    f"to satisfy constraint: Member must have value less than or equal to "
+                    f"{PAGE_LIMIT_RECORDS}",
+                    "GetRecords",
+                )
+            limit = int(kwargs.get("Limit") or PAGE_LIMIT_RECORDS)
             available = [
                 r
                 for r in shard.records
                 if int(r["dynamodb"]["SequenceNumber"]) >= iterator.next_sequence
             ]
-            page = available[:limit]
+            page, page_bytes = _page(available, limit)
+            self.pages.append((len(page), page_bytes))
             next_sequence = (
                 int(page[-1]["dynamodb"]["SequenceNumber"]) + 1 if page else iterator.next_sequence
             )
@@ -277,6 +324,8 @@ class FakeStreamsClient:
                     stream.arn, shard.shard_id, next_sequence, self._generation
                 )
                 response["NextShardIterator"] = token
+            else:
+                self.last_pages.append((shard.shard_id, len(page)))
             return response
 
     # -- internals -----------------------------------------------------------------------
@@ -320,3 +369,16 @@ class FakeStreamsClient:
 
 def _copy(record: dict[str, Any]) -> dict[str, Any]:
     return {**record, "dynamodb": dict(record["dynamodb"])}
+
+
+def _page(available: list[dict[str, Any]], limit: int) -> tuple[list[dict[str, Any]], int]:
+    """Up to ``limit`` records and 1 MB."""
+    page: list[dict[str, Any]] = []
+    size = 0
+    for record in available[:limit]:
+        record_size = len(json.dumps(record, default=str))
+        if page and size + record_size > PAGE_LIMIT_BYTES:
+            break
+        page.append(record)
+        size += record_size
+    return page, size

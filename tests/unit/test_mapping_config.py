@@ -135,6 +135,38 @@ def test_filter_criteria_limits_and_invalid_patterns() -> None:
         assert str(error) == "Invalid filter pattern definition.", bad
 
 
+def test_filter_validation_is_the_filter_engines() -> None:
+    # event-ruler takes "$or" holding an object as a plain field name, so Lambda accepts it.
+    validate_create_request(create(FilterCriteria={"Filters": [pattern({"$or": {"a": [1]}})]}))
+    # Length is counted in UTF-16 code units, as AWS's API model (Java) counts: an emoji is 2.
+    emoji = "\U0001f600"
+    fits = {"Pattern": '{"a":["' + emoji * 2043 + '"]}'}  # 10 + 2 * 2043 = 4096 units
+    validate_create_request(create(FilterCriteria={"Filters": [fits]}))
+    too_long = {"Pattern": '{"a":["' + emoji * 2044 + '"]}'}  # 4098 units, 2054 code points
+    error = rejected(create(FilterCriteria={"Filters": [too_long]}))
+    assert error.code == "ValidationException"
+    assert "Member must have length less than or equal to 4096" in str(error)
+    # An operator Lambda does not offer (EventBridge's wildcard) is refused.
+    wildcard = pattern({"eventName": [{"wildcard": "INS*"}]})
+    assert str(rejected(create(FilterCriteria={"Filters": [wildcard]}))) == (
+        "Invalid filter pattern definition."
+    )
+
+
+def test_tumbling_windows_need_a_parallelization_factor_of_1() -> None:
+    validate_create_request(create(TumblingWindowInSeconds=60, ParallelizationFactor=1))
+    validate_create_request(create(TumblingWindowInSeconds=0, ParallelizationFactor=10))
+    error = rejected(create(TumblingWindowInSeconds=60, ParallelizationFactor=2))
+    assert error.code == "InvalidParameterValueException"
+    assert str(error) == (
+        "TumblingWindowInSeconds (60) requires a ParallelizationFactor of 1, not 2."
+    )
+    # An update may set one half; the runner then refuses the stored combination.
+    validate_update_request({"ParallelizationFactor": 2})
+    with pytest.raises(InvalidParameterValueError, match="requires a ParallelizationFactor"):
+        MappingConfig.from_api(api_mapping(TumblingWindowInSeconds=60, ParallelizationFactor=2))
+
+
 def test_destination_must_be_sqs_sns_or_s3() -> None:
     for arn in (QUEUE_ARN, "arn:aws:sns:us-east-1:123456789012:t", "arn:aws:s3:::bucket"):
         validate_create_request(create(DestinationConfig={"OnFailure": {"Destination": arn}}))
@@ -197,7 +229,6 @@ def test_from_api_reads_every_setting() -> None:
             MaximumRetryAttempts=3,
             MaximumRecordAgeInSeconds=120,
             ParallelizationFactor=2,
-            TumblingWindowInSeconds=30,
             FunctionResponseTypes=["ReportBatchItemFailures"],
             FilterCriteria=filters,
             BisectBatchOnFunctionError=True,
@@ -207,7 +238,8 @@ def test_from_api_reads_every_setting() -> None:
     )
     assert (config.batch_size, config.max_batching_window_s) == (7, 2)
     assert (config.max_retry_attempts, config.max_record_age_s) == (3, 120)
-    assert (config.parallelization_factor, config.tumbling_window_s) == (2, 30)
+    assert config.parallelization_factor == 2
+    assert MappingConfig.from_api(api_mapping(TumblingWindowInSeconds=30)).tumbling_window_s == 30
     assert config.report_batch_item_failures is True
     assert config.filter_criteria == filters
     assert config.bisect is True

@@ -971,3 +971,64 @@ def test_the_runner_reports_invalid_mappings_and_ignores_other_sources(
         assert runner.stats()["too-big"]["state"] == "deleted"
     finally:
         runner.stop()
+
+
+class ClosableInvoker(ScriptedInvoker):
+    def __init__(self) -> None:
+        super().__init__(lambda records, n: Outcome())
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_vanished_stream_stops_shards_and_function_workers_until_it_is_back(
+    tmp_path: Path, streams: FakeStreamsClient
+) -> None:
+    arn = streams.create_stream()
+    invokers: list[ClosableInvoker] = []
+
+    def load(function_arn: str, *, max_concurrency: int) -> ClosableInvoker:
+        invokers.append(ClosableInvoker())
+        return invokers[-1]
+
+    settings = WorkerSettings(
+        streams_client=streams,
+        client_for=lambda service: None,
+        checkpoints=CheckpointStore(tmp_path),
+        invoker_factory=load,
+        state_dir=tmp_path,
+        refresh_interval=0.02,
+        idle_backoff=lambda: IdleBackoff(min_delay=0.001, max_delay=0.01),
+    )
+    config = MappingConfig(
+        uuid="m-3",
+        function_arn=FUNCTION_ARN,
+        event_source_arn=arn,
+        starting_position="TRIM_HORIZON",
+    )
+    stats = MappingStats("m-3")
+    worker = MappingWorker(config, settings, stats)
+    streams.put(arn, "a", new_image={})
+    worker.start()
+
+    def wait(condition: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + 10
+        while not condition() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert condition()
+
+    try:
+        wait(lambda: stats.snapshot()["succeeded"] == 1)
+        streams.delete(arn)
+        wait(lambda: stats.snapshot()["shards_running"] == 0 and invokers[0].closed)
+        snapshot = stats.snapshot()
+        assert (snapshot["state"], snapshot["last_error"]) == ("error", f"Stream not found: {arn}")
+        streams._streams[arn].deleted = False  # it was only briefly unreadable
+        streams.put(arn, "b", new_image={})
+        wait(lambda: stats.snapshot()["succeeded"] == 2)
+    finally:
+        worker.stop()
+    assert len(invokers) == 2  # the function was loaded again for the returned stream
+    assert invokers[1].closed  # and shut down when the mapping stopped
+    assert [[r["dynamodb"]["Keys"]["pk"]["S"] for r in e] for e in invokers[1].events] == [["b"]]

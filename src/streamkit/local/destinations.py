@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import random
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -68,6 +69,11 @@ class FailureContext:
     status_code: int | None
     function_error: str | None
     executed_version: str = "$LATEST"
+    # A tumbling window given up on is described by its first and last record: batch_size then
+    # says how many records it had, and payload_records what S3's payload lists (nothing: the
+    # window's records were invoked and checkpointed batch by batch, and are not kept).
+    batch_size: int | None = None
+    payload_records: Sequence[Mapping[str, Any]] | None = None
 
 
 def iso_millis(moment: dt.datetime) -> str:
@@ -109,7 +115,7 @@ def build_failure_record(
             "endSequenceNumber": last["SequenceNumber"],
             "approximateArrivalOfFirstRecord": iso_seconds(first["ApproximateCreationDateTime"]),
             "approximateArrivalOfLastRecord": iso_seconds(last["ApproximateCreationDateTime"]),
-            "batchSize": len(context.records),
+            "batchSize": len(context.records) if context.batch_size is None else context.batch_size,
             "streamArn": context.stream_arn,
         },
     }
@@ -145,7 +151,11 @@ class SqsDestination:
         return self._queue_url
 
     def send(self, record: Mapping[str, Any], context: FailureContext) -> None:
-        self.client.send_message(QueueUrl=self.queue_url(), MessageBody=json.dumps(record))
+        try:
+            self.client.send_message(QueueUrl=self.queue_url(), MessageBody=json.dumps(record))
+        except Exception:
+            self._queue_url = None  # the queue may have been deleted and made again: look it up
+            raise
 
 
 class SnsDestination:
@@ -172,9 +182,20 @@ class S3Destination:
         )
 
     def send(self, record: Mapping[str, Any], context: FailureContext) -> None:
-        body = {**record, "payload": {"Records": list(context.records)}}
-        key = self.object_key(context.shard_id, dt.datetime.now(dt.UTC))
+        described = context.records if context.payload_records is None else context.payload_records
+        body = {**record, "payload": {"Records": list(described)}}
+        key = self.object_key(context.shard_id, _written_at(record))
         self.client.put_object(Bucket=self.bucket, Key=key, Body=json.dumps(body).encode())
+
+
+def _written_at(record: Mapping[str, Any]) -> dt.datetime:
+    """The record's ``timestamp``: the S3 key is named after the same moment."""
+    try:
+        return dt.datetime.strptime(str(record["timestamp"]), "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+            tzinfo=dt.UTC
+        )
+    except (KeyError, ValueError):
+        return dt.datetime.now(dt.UTC)
 
 
 def destination_for(
@@ -193,8 +214,9 @@ def destination_for(
 
 @dataclass
 class DeliveryPolicy:
-    """Retry delivery with exponential backoff until it works or the worker stops: the
-    checkpoint must not pass records whose failure record was not delivered."""
+    """Retry delivery with jittered exponential backoff until it works or the worker stops
+    (an unreachable endpoint, a queue, topic or bucket that does not exist yet): the checkpoint
+    must not pass records whose failure record was not delivered. Each failure is logged."""
 
     initial_delay: float = 0.2
     max_delay: float = 5.0
@@ -215,9 +237,10 @@ class DeliveryPolicy:
                 return True
             except Exception as exc:
                 error = DestinationDeliveryError(destination.arn, f"{type(exc).__name__}: {exc}")
-                LOG.warning("%s; retrying in %.1fs", error, delay)
+                pause = delay * random.uniform(0.5, 1.0)
+                LOG.warning("%s; retrying in %.2fs", error, pause)
                 if on_error is not None:
                     on_error(str(error))
-                stop.wait(delay)
+                stop.wait(pause)
                 delay = min(delay * 2, self.max_delay)
         return False

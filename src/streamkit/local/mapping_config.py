@@ -30,14 +30,11 @@ __all__ = [
     "DEFAULT_BATCH_SIZE",
     "MappingConfig",
     "is_dynamodb_stream_arn",
-    "parse_filter_pattern",
     "validate_create_request",
     "validate_update_request",
 ]
 
 DEFAULT_BATCH_SIZE = 100
-MAX_FILTERS = 5
-MAX_PATTERN_LENGTH = 4096
 REPORT_BATCH_ITEM_FAILURES = "ReportBatchItemFailures"
 STARTING_POSITIONS = ("TRIM_HORIZON", "LATEST")
 _MODEL_STARTING_POSITIONS = "[LATEST, AT_TIMESTAMP, TRIM_HORIZON]"
@@ -125,7 +122,6 @@ def _check_model_constraints(params: Mapping[str, Any]) -> None:
             f"Member must satisfy enum value set: {_MODEL_STARTING_POSITIONS}"
         )
     errors.extend(_function_response_type_errors(params.get("FunctionResponseTypes")))
-    errors.extend(_pattern_length_errors(params.get("FilterCriteria")))
     if errors:
         count = len(errors)
         noun = "error" if count == 1 else "errors"
@@ -156,17 +152,6 @@ def _function_response_type_errors(types: Any) -> list[str]:
     return errors
 
 
-def _pattern_length_errors(criteria: Any) -> list[str]:
-    errors = []
-    for index, pattern in enumerate(_raw_patterns(criteria), start=1):
-        if isinstance(pattern, str) and len(pattern) > MAX_PATTERN_LENGTH:
-            errors.append(
-                f"Value '{pattern}' at 'filterCriteria.filters.{index}.member.pattern' failed to "
-                f"satisfy constraint: Member must have length less than or equal to {MAX_PATTERN_LENGTH}"
-            )
-    return errors
-
-
 def _raw_patterns(criteria: Any) -> list[Any]:
     if not isinstance(criteria, Mapping):
         return []
@@ -183,76 +168,36 @@ def _check_service_rules(params: Mapping[str, Any]) -> None:
         raise InvalidParameterValueError(
             "MaximumRecordAgeInSeconds must be either -1 (forever) or between 60 and 604800 (inclusive)"
         )
+    _check_window_parallelization(params)
     _check_filter_criteria(params.get("FilterCriteria"))
     _check_destination_config(params.get("DestinationConfig"))
 
 
+def _check_window_parallelization(params: Mapping[str, Any]) -> None:
+    """Tumbling windows keep one state per shard, so a shard cannot be split into lanes: AWS
+    requires ParallelizationFactor 1 with TumblingWindowInSeconds. (The wording is ours; an
+    update that sets only one of the two is checked when the runner reads the stored mapping.)"""
+    window = params.get("TumblingWindowInSeconds") or 0
+    factor = params.get("ParallelizationFactor") or 1
+    if window > 0 and factor > 1:
+        raise InvalidParameterValueError(
+            f"TumblingWindowInSeconds ({window}) requires a ParallelizationFactor of 1, "
+            f"not {factor}."
+        )
+
+
 def _check_filter_criteria(criteria: Any) -> None:
+    """The filter engine owns the whole grammar: how many filters, each pattern's length (in
+    UTF-16 code units, as AWS's API model counts), its shape and its operators."""
     if criteria is None:
         return
-    if not isinstance(criteria, Mapping):
-        raise InvalidParameterValueError("Invalid filter pattern definition.")
-    filters = criteria.get("Filters")
-    if filters is None:
-        return
-    if not isinstance(filters, list):
-        raise InvalidParameterValueError("Invalid filter pattern definition.")
-    if len(filters) > MAX_FILTERS:
-        # AWS's default quota is 5 filters per mapping (raisable to 10 on request).
-        raise InvalidParameterValueError(
-            f"The number of filters ({len(filters)}) exceeds the limit of {MAX_FILTERS} "
-            "filters per event source mapping."
-        )
-    for pattern in _raw_patterns(criteria):
-        if not _is_pattern_shape(parse_filter_pattern(pattern)):
-            raise InvalidParameterValueError("Invalid filter pattern definition.")
-    _compile_filters(criteria)
-
-
-def _is_pattern_shape(node: Mapping[str, Any]) -> bool:
-    """EventBridge pattern structure: a non-empty object whose leaves are all lists of
-    matchers (``{"eventName": "INSERT"}`` is invalid; ``{"eventName": ["INSERT"]}`` is not)."""
-    if not node:
-        return False
-    for key, value in node.items():
-        if key == "$or":
-            if not isinstance(value, list) or len(value) < 2:
-                return False
-            if not all(isinstance(v, Mapping) and _is_pattern_shape(v) for v in value):
-                return False
-        elif isinstance(value, Mapping):
-            if not _is_pattern_shape(value):
-                return False
-        elif not isinstance(value, list) or not value:
-            return False
-    return True
-
-
-def parse_filter_pattern(pattern: Any) -> dict[str, Any]:
-    """A pattern as a dict; raises "Invalid filter pattern definition." for anything that is
-    not a JSON object (moto stores the string; some endpoints echo a parsed object)."""
-    if isinstance(pattern, Mapping):
-        return dict(pattern)
-    if not isinstance(pattern, str) or not pattern.strip():
-        raise InvalidParameterValueError("Invalid filter pattern definition.")
-    try:
-        parsed = json.loads(pattern)
-    except ValueError:
-        raise InvalidParameterValueError("Invalid filter pattern definition.") from None
-    if not isinstance(parsed, dict):
-        raise InvalidParameterValueError("Invalid filter pattern definition.")
-    return parsed
-
-
-def _compile_filters(criteria: Mapping[str, Any]) -> None:
-    """Let the filter engine judge each pattern's operators (it owns the grammar)."""
     from streamkit.filters import FilterCriteria  # the engine; imported late to stay light
 
     try:
-        FilterCriteria.from_api(_normalized_criteria(criteria))
+        FilterCriteria.from_api(criteria)
     except InvalidParameterValueError:
-        raise
-    except (ValueError, TypeError) as exc:
+        raise  # too many filters, or a pattern too long: already in AWS's words
+    except (ValueError, TypeError) as exc:  # InvalidFilterPatternError and anything malformed
         raise InvalidParameterValueError("Invalid filter pattern definition.") from exc
 
 

@@ -8,8 +8,17 @@ before its children start). It re-describes the stream every ``refresh_interval`
 new shards, and reports problems (missing stream, code that cannot be loaded) on the
 mapping's :class:`MappingStats` until they go away.
 
-A :class:`ShardWorker` is poller -> processor for one shard: it resumes after the shard's
-checkpoint (or at the mapping's StartingPosition), and checkpoints as the processor says.
+A :class:`ShardWorker` runs one shard: it resumes after the shard's checkpoint (or at the
+mapping's StartingPosition) and hands the reader to the loop the mapping's settings call for
+(:mod:`streamkit.local.shard_parts`): one batch at a time, ParallelizationFactor lanes
+(:mod:`streamkit.local.lanes`), or tumbling windows (:mod:`streamkit.local.windows`).
+
+When the stream disappears (the table was deleted, or deleted and made again: its stream has a
+new label, and the mapping's ARN names the old one), the mapping stops cleanly: its shard
+workers end, its function workers are shut down, and it reports "Stream not found: <arn>"
+until the stream is back or the mapping is changed or deleted. Checkpoints are keyed by stream
+ARN and carry the stream label, so positions of one stream generation are never used for
+another.
 """
 
 from __future__ import annotations
@@ -26,19 +35,11 @@ from typing import Any, Protocol
 from streamkit.exceptions import FunctionCodeError, StreamNotFoundError
 from streamkit.local.checkpoints import CheckpointStore
 from streamkit.local.destinations import DeliveryPolicy, OnFailureDestination, destination_for
+from streamkit.local.lanes import LaneScheduler
 from streamkit.local.mapping_config import MappingConfig
-from streamkit.local.poller import BatchPoller, IdleBackoff
-from streamkit.local.processor import (
-    BatchOutcome,
-    BatchProcessor,
-    BisectPolicy,
-    Invoker,
-    LambdaRecordConverter,
-    RecordAgePolicy,
-    RetryDelay,
-    RetryPolicy,
-    build_record_filter,
-)
+from streamkit.local.poller import IdleBackoff
+from streamkit.local.processor import Invoker, RetryDelay
+from streamkit.local.shard_parts import ShardParts, run_sequential
 from streamkit.local.stream_reader import (
     Shard,
     ShardReader,
@@ -46,6 +47,8 @@ from streamkit.local.stream_reader import (
     StreamsClient,
     describe_stream,
 )
+from streamkit.local.throttling import ShardReadGate, ThrottleBackoff
+from streamkit.local.windows import WindowedShard
 
 __all__ = ["InvokerFactory", "MappingStats", "MappingWorker", "ShardWorker", "WorkerSettings"]
 
@@ -59,6 +62,9 @@ COUNTERS = (
     "failed",
     "sent_to_destination",
     "discarded",
+    "throttled",
+    "trimmed_gaps",
+    "windows_closed",
 )
 
 
@@ -66,10 +72,13 @@ class MappingStats:
     """Live counters of one mapping, shared by its threads (and kept across restarts).
 
     ``polled``, ``filtered``, ``succeeded``, ``sent_to_destination`` and ``discarded``
-    (exhausted without a destination) count records; ``invoked`` and ``failed`` count invokes.
-    ``iterator_age_ms`` is the age of the newest record of the last invoke when it was made
-    (Lambda's IteratorAge). ``state`` is one of starting, polling, error, invalid, disabled,
-    stopped, deleted.
+    (exhausted without a destination) count records; ``invoked`` and ``failed`` count invokes
+    (a tumbling window's final invoke included). ``throttled`` counts throttled Streams calls,
+    ``trimmed_gaps`` the times records were trimmed before they could be read (reading resumed
+    at TRIM_HORIZON), ``windows_closed`` successful final invokes of tumbling windows.
+    ``shards_running`` is how many shard workers run now. ``iterator_age_ms`` is the age of the
+    newest record of the last invoke when it was made (Lambda's IteratorAge). ``state`` is one
+    of starting, polling, error, invalid, disabled, stopped, deleted.
     """
 
     def __init__(self, uuid: str, function_arn: str = "", event_source_arn: str = "") -> None:
@@ -81,7 +90,7 @@ class MappingStats:
         self.iterator_age_ms: float | None = None
         self.last_error: str | None = None
         self.state = "starting"
-        self.shards_ready = 0
+        self.shards_running = 0
 
     def count(self, name: str, n: int = 1) -> None:
         with self._lock:
@@ -93,6 +102,14 @@ class MappingStats:
 
     def note_iterator_age(self, age_ms: float) -> None:
         self.iterator_age_ms = age_ms
+
+    def shard_started(self) -> None:
+        with self._lock:
+            self.shards_running += 1
+
+    def shard_ended(self) -> None:
+        with self._lock:
+            self.shards_running -= 1
 
     def set_state(self, state: str, error: str | None = None) -> None:
         with self._lock:
@@ -112,6 +129,7 @@ class MappingStats:
                 "event_source_arn": self.event_source_arn,
                 "state": self.state,
                 **self._counts,
+                "shards_running": self.shards_running,
                 "iterator_age_ms": self.iterator_age_ms,
                 "last_error": self.last_error,
             }
@@ -127,6 +145,9 @@ class MappingStats:
             f"failed={s['failed']} to_destination={s['sent_to_destination']} "
             f"discarded={s['discarded']} iterator_age={age}"
         )
+        for extra in ("throttled", "trimmed_gaps", "windows_closed"):
+            if s[extra]:
+                line += f" {extra}={s[extra]}"
         if s["last_error"]:
             line += f" last_error={s['last_error']!r}"
         return line
@@ -152,6 +173,9 @@ class WorkerSettings:
     delivery: DeliveryPolicy = field(default_factory=DeliveryPolicy)
     idle_backoff: Callable[[], IdleBackoff] = IdleBackoff
     stop_grace_s: float = 2.0
+    read_gate: ShardReadGate = field(default_factory=ShardReadGate)
+    throttle_backoff: ThrottleBackoff = field(default_factory=ThrottleBackoff)
+    clock: Callable[[], float] = time.time  # epoch seconds: record age, tumbling windows
 
 
 class ShardWorker:
@@ -178,6 +202,7 @@ class ShardWorker:
         self.stop = stop
         self.ready = threading.Event()  # the shard iterator is acquired (LATEST is anchored)
         self.finished = False  # a closed shard read to its end
+        self.stream_gone = False
         self.thread = threading.Thread(
             target=self._run, name=f"shard-{config.uuid[:8]}-{shard.shard_id[-8:]}", daemon=True
         )
@@ -186,6 +211,16 @@ class ShardWorker:
         self.thread.start()
 
     def _run(self) -> None:
+        self.stats.shard_started()
+        gate = self.settings.read_gate
+        gate.register(self.config.event_source_arn, self.shard.shard_id, self)
+        try:
+            self._run_until_stopped()
+        finally:
+            gate.unregister(self.config.event_source_arn, self.shard.shard_id, self)
+            self.stats.shard_ended()
+
+    def _run_until_stopped(self) -> None:
         failures = 0
         while not self.stop.is_set():
             try:
@@ -193,10 +228,14 @@ class ShardWorker:
                 return
             except StreamNotFoundError as exc:
                 self.stats.set_state("error", str(exc))
+                self.stream_gone = True
                 return
             except Exception as exc:
-                # The endpoint went away, throttled us, or a bug: start over from the
-                # checkpoint (records held in memory are read again: at-least-once).
+                if self.stop.is_set():
+                    return
+                # The endpoint went away or a bug: start over from the checkpoint (records
+                # held in memory are read again: at-least-once). Throttling is waited out
+                # where it happens (ThrottleBackoff) and does not get here.
                 failures += 1
                 delay = min(30.0, 0.2 * 2 ** min(failures, 8)) * random.uniform(0.5, 1.0)
                 LOG.warning(
@@ -234,33 +273,30 @@ class ShardWorker:
         config = self.config
         start = self._start_position()
         reader = ShardReader(
-            self.settings.streams_client, config.event_source_arn, self.shard.shard_id, start
+            self.settings.streams_client,
+            config.event_source_arn,
+            self.shard.shard_id,
+            start,
+            gate=self.settings.read_gate,
+            backoff=self.settings.throttle_backoff,
+            stop=self.stop,
+            on_throttle=self._count_throttle,
         )
-        reader.acquire()
-        poller = BatchPoller(
-            reader,
-            batch_size=config.batch_size,
-            batching_window_s=config.max_batching_window_s,
-            convert=LambdaRecordConverter(config.event_source_arn),
-            record_filter=build_record_filter(config.filter_patterns),
-            backoff=self.settings.idle_backoff(),
-            on_poll=self._count_polled,
-        )
-        processor = BatchProcessor(
-            function_arn=config.function_arn,
-            stream_arn=config.event_source_arn,
+        parts = ShardParts(
+            config=config,
+            shard_id=self.shard.shard_id,
             invoker=self.invoker,
-            commit=self._commit,
             stats=self.stats,
-            report_batch_item_failures=config.report_batch_item_failures,
-            retry=RetryPolicy(config.max_retry_attempts),
-            retry_delay=self.settings.retry_delay,
-            record_age=RecordAgePolicy(config.max_record_age_s),
-            bisect=BisectPolicy(config.bisect),
+            stop=self.stop,
+            commit=self._commit,
             destination=self.destination,
+            retry_delay=self.settings.retry_delay,
             delivery=self.settings.delivery,
-            label=f"mapping {config.uuid[:8]}",
+            idle_backoff=self.settings.idle_backoff,
+            clock=self.settings.clock,
         )
+        if reader.acquire():
+            parts.note_gap()
         LOG.info(
             "mapping %s shard %s: reading from %s",
             config.uuid[:8],
@@ -268,24 +304,18 @@ class ShardWorker:
             start.describe(),
         )
         self.ready.set()
-        while not self.stop.is_set():
-            batch = poller.next_batch(self.stop)
-            if batch is None:
-                if poller.exhausted:
-                    self._finish()
-                    return
-                continue
-            if processor.process(batch, self.stop) is BatchOutcome.ABANDONED:
-                LOG.info(
-                    "mapping %s shard %s: stopped mid-batch; its records will be read again",
-                    config.uuid[:8], self.shard.shard_id,
-                )  # fmt: skip
-                return
+        if config.parallelization_factor > 1:
+            finished = LaneScheduler(parts, reader).run()
+        elif config.tumbling_window_s > 0:
+            finished = WindowedShard(parts, reader).run()
+        else:
+            finished = run_sequential(parts, reader)
+        if finished:
+            self._finish()
 
-    def _count_polled(self, polled: int, filtered: int) -> None:
-        self.stats.count("polled", polled)
-        if filtered:
-            self.stats.count("filtered", filtered)
+    def _count_throttle(self, code: str) -> None:
+        self.stats.count("throttled")
+        self.stats.note_error(f"{code} (throttled; backing off)")
 
     def _finish(self) -> None:
         self.settings.checkpoints.mark_shard_finished(
@@ -312,6 +342,9 @@ class MappingWorker:
         self.settings = settings
         self.stats = stats
         self.stop_event = threading.Event()
+        # Stops the current generation of shard workers: all of them at mapping stop, or
+        # when the stream is gone (a later generation gets a fresh event).
+        self._shards_stop = threading.Event()
         self.shards: dict[str, ShardWorker] = {}
         self.invoker: Invoker | None = None
         self.destination: OnFailureDestination | None = None
@@ -329,6 +362,7 @@ class MappingWorker:
         """Stop polling; give in-flight invokes ``stop_grace_s`` to finish, then abandon them
         (their batches are not checkpointed and will be read again)."""
         self.stop_event.set()
+        self._shards_stop.set()
         deadline = time.monotonic() + self.settings.stop_grace_s
         for worker in list(self.shards.values()):
             worker.thread.join(max(0.0, deadline - time.monotonic()))
@@ -350,12 +384,12 @@ class MappingWorker:
             close()
 
     def _supervise(self) -> None:
-        code_failures = 0
+        code_failures = gone_checks = 0
         while not self.stop_event.is_set():
             delay = self.settings.refresh_interval
             try:
                 self._step()
-                code_failures = 0
+                code_failures = gone_checks = 0
             except FunctionCodeError as exc:
                 # Broken code stays broken until redeployed (which restarts the mapping), so
                 # loading it again backs off: every attempt starts a Python process.
@@ -364,15 +398,42 @@ class MappingWorker:
                 self._close_invoker()
                 self.stats.set_state("error", f"cannot run the function's deployed code: {exc}")
             except StreamNotFoundError as exc:
-                self.stats.set_state("error", str(exc))
+                # A deleted table's stream never comes back (a new table has a new label):
+                # look again now and then, in case it was only briefly unreadable.
+                gone_checks += 1
+                delay = min(30.0, delay * 2 ** min(gone_checks - 1, 5))
+                self._stop_shards_for_gone_stream(exc)
             except Exception as exc:
                 LOG.debug("mapping %s supervisor error", self.config.uuid, exc_info=True)
                 self.stats.set_state("error", f"{type(exc).__name__}: {exc}")
             self.stop_event.wait(delay)
 
+    def _stop_shards_for_gone_stream(self, exc: StreamNotFoundError) -> None:
+        """Stop every shard worker and the function's workers; report the missing stream."""
+        self.stats.set_state("error", str(exc))
+        if not self.shards and self.invoker is None:
+            return
+        self._shards_stop.set()
+        deadline = time.monotonic() + self.settings.stop_grace_s
+        for worker in list(self.shards.values()):
+            worker.thread.join(max(0.0, deadline - time.monotonic()))
+        self._close_invoker()  # in-flight invokes end now; their batches are not checkpointed
+        for worker in list(self.shards.values()):
+            worker.thread.join(5.0)
+        self.shards.clear()
+        self._shards_stop = threading.Event()
+        LOG.info("mapping %s: stopped reading %s", self.config.uuid[:8], exc.stream_arn)
+
     def _step(self) -> None:
         config = self.config
-        description = describe_stream(self.settings.streams_client, config.event_source_arn)
+        if any(worker.stream_gone for worker in self.shards.values()):
+            raise StreamNotFoundError(config.event_source_arn)
+        description = describe_stream(
+            self.settings.streams_client,
+            config.event_source_arn,
+            backoff=self.settings.throttle_backoff,
+            stop=self.stop_event,
+        )
         if self.invoker is None and not self.stop_event.is_set():
             open_shards = sum(1 for s in description.shards if not s.is_closed)
             concurrency = max(1, open_shards) * config.parallelization_factor
@@ -400,7 +461,7 @@ class MappingWorker:
                 continue
             worker = ShardWorker(
                 config, shard, description.stream_label, self.invoker, self.destination,
-                self.settings, self.stats, self.stop_event,
+                self.settings, self.stats, self._shards_stop,
             )  # fmt: skip
             self.shards[shard.shard_id] = worker
             worker.start()

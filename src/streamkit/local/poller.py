@@ -11,6 +11,11 @@
   batching window (MaximumBatchingWindowInSeconds, from the first record) has elapsed;
   with a window of 0 a batch closes as soon as a read returned records.
   https://docs.aws.amazon.com/lambda/latest/dg/invocation-eventsourcemapping.html#invocation-eventsourcemapping-batching
+- Optionally closes a batch where ``split_when`` says the next record may not join it (tumbling
+  windows: a batch never spans two windows).
+
+It reads from any :class:`RecordSource`: a shard (:class:`ShardReader`) or, with
+ParallelizationFactor, one lane of a shard (:mod:`streamkit.local.lanes`).
 """
 
 from __future__ import annotations
@@ -21,17 +26,41 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from streamkit.local.stream_reader import ShardReader
+from streamkit.local.stream_reader import ReadResult
 
-__all__ = ["MAX_PAYLOAD_BYTES", "Batch", "BatchPoller", "IdleBackoff", "PollCounters"]
+__all__ = [
+    "MAX_PAYLOAD_BYTES",
+    "Batch",
+    "BatchPoller",
+    "BatchSplit",
+    "IdleBackoff",
+    "PollCounters",
+    "RecordSource",
+]
 
 # Lambda's synchronous invocation payload limit, minus the envelope {"Records":[...]}.
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024 - 64
 
 RecordFilter = Callable[[Mapping[str, Any]], bool]
 RecordConverter = Callable[[Mapping[str, Any]], dict[str, Any]]
+# (first record of the batch, next record) -> True when the next record must start a new batch
+BatchSplit = Callable[[Mapping[str, Any], Mapping[str, Any]], bool]
+
+
+class RecordSource(Protocol):
+    """Where a poller's records come from (a :class:`ShardReader` has this shape)."""
+
+    @property
+    def shard_id(self) -> str: ...
+
+    @property
+    def ended(self) -> bool:
+        """Nothing more will ever come (a closed shard read to its end)."""
+        ...
+
+    def read(self, limit: int) -> ReadResult: ...
 
 
 @dataclass
@@ -93,11 +122,11 @@ class PollCounters:
 
 
 class BatchPoller:
-    """Builds batches from one :class:`ShardReader`."""
+    """Builds batches from one :class:`RecordSource`."""
 
     def __init__(
         self,
-        reader: ShardReader,
+        reader: RecordSource,
         *,
         batch_size: int,
         batching_window_s: float,
@@ -107,6 +136,8 @@ class BatchPoller:
         clock: Callable[[], float] = time.monotonic,
         max_payload_bytes: int = MAX_PAYLOAD_BYTES,
         on_poll: Callable[[int, int], None] | None = None,
+        on_gap: Callable[[], None] | None = None,
+        split_when: BatchSplit | None = None,
     ) -> None:
         self.reader = reader
         self.batch_size = batch_size
@@ -120,33 +151,43 @@ class BatchPoller:
         # (sequence number, Lambda record or None when filtered out, payload bytes)
         self._carry: deque[tuple[str, dict[str, Any] | None, int]] = deque()
         self._on_poll = on_poll
+        self._on_gap = on_gap
+        self.split_when = split_when
 
     @property
     def exhausted(self) -> bool:
         """The shard is closed and every record of it has been handed out."""
         return self.reader.ended and not self._carry
 
-    def next_batch(self, stop: threading.Event) -> Batch | None:
-        """Block until a batch is ready; None if ``stop`` was set or the shard is exhausted
-        with nothing pending."""
+    def next_batch(self, stop: threading.Event, timeout: float | None = None) -> Batch | None:
+        """Block until a batch is ready. None if ``stop`` was set or the shard is exhausted
+        with nothing pending. With ``timeout`` (seconds), gives up once a read *started after*
+        the timeout found nothing more to add, returning the batch so far (or None): so a
+        None then means the source was caught up at that moment."""
         batch = Batch(shard_id=self.reader.shard_id)
+        deadline = None if timeout is None else self.clock() + timeout
+        read_after_deadline = False
         while not stop.is_set():
             if self._fill_from_carry(batch):
                 return batch
             if batch.sequence_numbers and self._window_elapsed(batch):
                 return batch
-            if self.reader.ended:
+            if self.reader.ended or read_after_deadline:
                 return batch if batch.sequence_numbers else None
+            read_started = self.clock()
             read = self.reader.read(self._read_limit(batch))
+            read_after_deadline = deadline is not None and read_started >= deadline
+            if read.gap and self._on_gap is not None:
+                self._on_gap()
             if read.records:
                 self.backoff.reset()
                 self._accept(read.records)
                 continue
             if batch.sequence_numbers and self.batching_window_s <= 0:
                 return batch
-            if read.shard_ended:
+            if read.shard_ended or read_after_deadline:
                 continue
-            stop.wait(self._idle_wait(batch))
+            stop.wait(self._idle_wait(batch, deadline))
         return None
 
     def _read_limit(self, batch: Batch) -> int:
@@ -177,6 +218,12 @@ class BatchPoller:
             if record is not None:
                 if len(batch.records) >= self.batch_size:
                     return True
+                if (
+                    batch.records
+                    and self.split_when is not None
+                    and self.split_when(batch.records[0], record)
+                ):
+                    return True
                 if batch.records and batch.payload_bytes + size > self.max_payload_bytes:
                     return True
                 batch.records.append(record)
@@ -196,9 +243,11 @@ class BatchPoller:
             return False
         return self.clock() - batch.first_read_at >= self.batching_window_s
 
-    def _idle_wait(self, batch: Batch) -> float:
+    def _idle_wait(self, batch: Batch, deadline: float | None) -> float:
         delay = self.backoff.next_delay()
         if batch.first_read_at is not None:
             remaining = self.batching_window_s - (self.clock() - batch.first_read_at)
             delay = max(0.0, min(delay, remaining))
+        if deadline is not None:
+            delay = max(0.0, min(delay, deadline - self.clock()))
         return delay

@@ -1,30 +1,30 @@
 """The processor stage: one batch through invoke, response judgement, retries and giving up.
 
-Lambda's rules for DynamoDB streams, each a small policy object so the next ones slot in:
+Lambda's rules for DynamoDB streams, each a small policy object:
 
-- :func:`judge_response` -- ReportBatchItemFailures. Success: an empty or null
-  ``batchItemFailures``, an empty or null response. Partial: the checkpoint moves to the
-  lowest failed ``itemIdentifier`` (a SequenceNumber) and everything from there is retried.
-  Whole batch failed: a function error or timeout, an empty/null/unknown identifier, an entry
-  without the ``itemIdentifier`` key, or a response that is not such an object.
-  https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-batchfailurereporting.html
+- ReportBatchItemFailures: see :mod:`streamkit.local.verdicts`.
 - :class:`RetryPolicy` -- MaximumRetryAttempts: 3 retries is 4 invokes; -1 retries forever.
-- :class:`RecordAgePolicy` -- MaximumRecordAgeInSeconds: records older than that are not
-  invoked again; they go to the on-failure destination as "RecordAgeExceeded", also mid-retry.
+- :class:`RecordAgePolicy` -- MaximumRecordAgeInSeconds: records older than that (by their
+  ApproximateCreationDateTime) are not invoked again; they go to the on-failure destination as
+  "RecordAgeExceeded", also in the middle of a batch's retries.
 - :class:`BisectPolicy` -- BisectBatchOnFunctionError: a failed batch is split in two and each
-  half retried; splitting consumes no retry.
+  half retried; splitting consumes no retry. With ReportBatchItemFailures too, a partial
+  response splits the batch at the returned sequence number: the records before it are done
+  and the rest is invoked again, also without consuming a retry.
+  https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-batchfailurereporting.html#streams-batchfailurereporting-bisect
+  https://docs.aws.amazon.com/lambda/latest/dg/services-dynamodb-errors.html
 
 When the retries are used up, the records still failing are described to the OnFailure
 destination (or, without one, skipped) and the mapping moves on. Checkpoints are written
 only after records succeeded, were filtered out, or were described to the destination.
+
+How an invoke's event is built and its response judged is an :class:`InvocationStyle`: plain
+``{"Records": [...]}`` here, the tumbling-window event in :mod:`streamkit.local.windows`.
 """
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
 import enum
-import json
 import logging
 import threading
 import time
@@ -43,15 +43,27 @@ from streamkit.local.destinations import (
     OnFailureDestination,
     build_failure_record,
 )
+from streamkit.local.envelope import LambdaRecordConverter, build_record_filter
 from streamkit.local.poller import Batch
+from streamkit.local.verdicts import (
+    InvokeOutcome,
+    Invoker,
+    InvokerCrash,
+    Verdict,
+    VerdictKind,
+    judge_response,
+)
 
 __all__ = [
     "BatchOutcome",
     "BatchProcessor",
     "BisectPolicy",
+    "FailureReporter",
+    "InvocationStyle",
     "InvokeOutcome",
     "Invoker",
     "LambdaRecordConverter",
+    "PlainInvocation",
     "RecordAgePolicy",
     "RetryDelay",
     "RetryPolicy",
@@ -63,231 +75,6 @@ __all__ = [
 ]
 
 LOG = logging.getLogger(__name__)
-
-
-# -- the Lambda event envelope ---------------------------------------------------------
-
-
-def _epoch_seconds(value: Any) -> float:
-    """ApproximateCreationDateTime as epoch seconds, whatever form the endpoint used (boto3
-    parses it to a datetime; raw JSON has a number; some emulators send ISO strings)."""
-    if isinstance(value, dt.datetime):
-        moment = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-        return moment.timestamp()
-    if isinstance(value, (int, float)):
-        number = float(value)
-        return number / 1000.0 if number > 1e11 else number  # milliseconds, if that large
-    if isinstance(value, str):
-        try:
-            return _epoch_seconds(float(value))
-        except ValueError:
-            return _epoch_seconds(dt.datetime.fromisoformat(value.replace("Z", "+00:00")))
-    raise ValueError(f"unrecognised ApproximateCreationDateTime: {value!r}")
-
-
-def _b64(value: Any) -> str:
-    return (
-        base64.b64encode(value).decode("ascii")
-        if isinstance(value, (bytes, bytearray))
-        else str(value)
-    )
-
-
-def _json_attribute(av: Mapping[str, Any]) -> dict[str, Any]:
-    """An attribute value as Lambda delivers it: binary (B, BS) base64-encoded."""
-    ((tag, value),) = av.items()
-    if tag == "B":
-        return {"B": _b64(value)}
-    if tag == "BS":
-        return {"BS": [_b64(v) for v in value]}
-    if tag == "M":
-        return {"M": _json_image(value)}
-    if tag == "L":
-        return {"L": [_json_attribute(v) for v in value]}
-    return {tag: value}
-
-
-def _json_image(image: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: _json_attribute(av) for name, av in image.items()}
-
-
-class LambdaRecordConverter:
-    """A GetRecords record -> the record Lambda puts in ``event["Records"]``:
-    ``eventID, eventName, eventVersion, eventSource, awsRegion, dynamodb{
-    ApproximateCreationDateTime (epoch seconds, rounded down as DynamoDB does), Keys,
-    NewImage?, OldImage?, SequenceNumber, SizeBytes, StreamViewType}, eventSourceARN``
-    (+ ``userIdentity`` for TTL deletes). ``awsRegion`` is the stream's region (moto always
-    reports us-east-1)."""
-
-    def __init__(self, stream_arn: str) -> None:
-        self.stream_arn = stream_arn
-        self.region = stream_arn.split(":")[3]
-
-    def __call__(self, raw: Mapping[str, Any]) -> dict[str, Any]:
-        body = raw["dynamodb"]
-        dynamodb: dict[str, Any] = {
-            "ApproximateCreationDateTime": float(
-                int(_epoch_seconds(body["ApproximateCreationDateTime"]))
-            ),
-            "Keys": _json_image(body.get("Keys") or {}),
-        }
-        for image in ("NewImage", "OldImage"):
-            if image in body:
-                dynamodb[image] = _json_image(body[image])
-        dynamodb["SequenceNumber"] = body["SequenceNumber"]
-        dynamodb["SizeBytes"] = body.get("SizeBytes", 0)
-        dynamodb["StreamViewType"] = body.get("StreamViewType")
-        record: dict[str, Any] = {
-            "eventID": raw.get("eventID"),
-            "eventName": raw.get("eventName"),
-            "eventVersion": raw.get("eventVersion", "1.1"),
-            "eventSource": "aws:dynamodb",
-            "awsRegion": self.region,
-            "dynamodb": dynamodb,
-            "eventSourceARN": self.stream_arn,
-        }
-        if raw.get("userIdentity"):
-            record["userIdentity"] = dict(raw["userIdentity"])
-        return record
-
-
-def build_record_filter(patterns: Sequence[str]) -> Callable[[Mapping[str, Any]], bool] | None:
-    """The FilterCriteria matcher for a mapping, or None without filters. Raises ImportError
-    when the filter engine is missing: never run a filtered mapping unfiltered."""
-    if not patterns:
-        return None
-    from streamkit.filters import FilterCriteria
-
-    criteria = FilterCriteria.from_api({"Filters": [{"Pattern": p} for p in patterns]})
-    matches: Callable[[Mapping[str, Any]], bool] = criteria.matches
-    return matches
-
-
-# -- invoking ------------------------------------------------------------------------------
-
-
-class InvokeOutcome(Protocol):
-    """What an invoker reports (``streamkit.local.invoker.InvokeResult`` has these fields)."""
-
-    @property
-    def request_id(self) -> str: ...
-    @property
-    def ok(self) -> bool: ...
-    @property
-    def status_code(self) -> int: ...
-    @property
-    def function_error(self) -> str | None: ...
-    @property
-    def payload(self) -> Any: ...
-    @property
-    def timed_out(self) -> bool: ...
-    @property
-    def init_error(self) -> bool: ...
-
-
-class Invoker(Protocol):
-    def invoke(self, payload: Mapping[str, Any]) -> InvokeOutcome: ...
-
-
-@dataclass(frozen=True)
-class _InvokerCrash:
-    """Stands in for an outcome when the invoker itself raised (counted as a function error)."""
-
-    request_id: str
-    error: str
-    ok: bool = False
-    status_code: int = 500
-    function_error: str | None = "Unhandled"
-    payload: Any = None
-    timed_out: bool = False
-    init_error: bool = False
-
-
-def _decoded_payload(payload: Any) -> Any:
-    if isinstance(payload, (bytes, bytearray)):
-        text = payload.decode("utf-8", "replace").strip()
-        if not text:
-            return None
-        try:
-            return json.loads(text)
-        except ValueError:
-            return text
-    return payload
-
-
-class VerdictKind(enum.Enum):
-    SUCCESS = "success"
-    PARTIAL = "partial"
-    FAILURE = "failure"
-
-
-@dataclass(frozen=True)
-class Verdict:
-    kind: VerdictKind
-    reason: str = ""
-    retry_from: str | None = None  # PARTIAL: the lowest failed sequence number
-
-
-def judge_response(
-    outcome: InvokeOutcome,
-    records: Sequence[Mapping[str, Any]],
-    *,
-    report_batch_item_failures: bool,
-) -> Verdict:
-    """Did the invoke succeed, partly succeed, or fail as a whole?"""
-    if not outcome.ok:
-        return Verdict(VerdictKind.FAILURE, _describe_error(outcome))
-    if not report_batch_item_failures:
-        return Verdict(VerdictKind.SUCCESS)
-    response = _decoded_payload(outcome.payload)
-    if not response:  # null, {}, [] and "" are all success
-        return Verdict(VerdictKind.SUCCESS)
-    if not isinstance(response, Mapping):
-        return Verdict(
-            VerdictKind.FAILURE, f"response is not a batchItemFailures object: {response!r:.200}"
-        )
-    failures = response.get("batchItemFailures")
-    if not failures:  # missing, null or empty list
-        return Verdict(VerdictKind.SUCCESS)
-    if not isinstance(failures, list):
-        return Verdict(VerdictKind.FAILURE, f"batchItemFailures is not a list: {failures!r:.200}")
-    in_batch = {r["dynamodb"]["SequenceNumber"] for r in records}
-    failed: list[str] = []
-    for entry in failures:
-        if not isinstance(entry, Mapping) or "itemIdentifier" not in entry:
-            return Verdict(
-                VerdictKind.FAILURE,
-                f"batchItemFailures entry without itemIdentifier: {entry!r:.200}",
-            )
-        identifier = entry["itemIdentifier"]
-        if not isinstance(identifier, str) or not identifier:
-            return Verdict(VerdictKind.FAILURE, f"empty or null itemIdentifier: {identifier!r}")
-        if identifier not in in_batch:
-            return Verdict(
-                VerdictKind.FAILURE, f"itemIdentifier {identifier!r} is not in the batch"
-            )
-        failed.append(identifier)
-    lowest = min(failed, key=int)
-    return Verdict(
-        VerdictKind.PARTIAL, f"{len(failed)} item failure(s), lowest {lowest}", retry_from=lowest
-    )
-
-
-def _describe_error(outcome: InvokeOutcome) -> str:
-    if isinstance(outcome, _InvokerCrash):
-        return f"invoker error: {outcome.error}"
-    payload = _decoded_payload(outcome.payload)
-    detail = ""
-    if isinstance(payload, Mapping) and payload.get("errorMessage") is not None:
-        detail = f"{payload.get('errorType', 'Error')}: {payload['errorMessage']}"
-    if outcome.init_error:
-        return f"function could not be initialized: {detail or 'init failed'}"
-    if outcome.timed_out:
-        return f"function timed out{': ' + detail if detail else ''}"
-    return (
-        detail
-        or f"function error ({outcome.function_error or 'status ' + str(outcome.status_code)})"
-    )
 
 
 # -- policies ------------------------------------------------------------------------------
@@ -320,13 +107,17 @@ class RecordAgePolicy:
 
     max_age_s: int = -1
 
+    def is_expired(self, record: Mapping[str, Any], now_epoch: float) -> bool:
+        if self.max_age_s < 0:
+            return False
+        created: float = record["dynamodb"]["ApproximateCreationDateTime"]
+        return now_epoch - created > self.max_age_s
+
     def expired_count(self, records: Sequence[Mapping[str, Any]], now_epoch: float) -> int:
         """How many leading records are too old to invoke (records are in arrival order)."""
-        if self.max_age_s < 0:
-            return 0
         count = 0
         for record in records:
-            if now_epoch - record["dynamodb"]["ApproximateCreationDateTime"] <= self.max_age_s:
+            if not self.is_expired(record, now_epoch):
                 break
             count += 1
         return count
@@ -345,13 +136,120 @@ class BisectPolicy:
         return list(records[:middle]), list(records[middle:])
 
 
-# -- the state machine ---------------------------------------------------------------------
+# -- how an invoke looks -------------------------------------------------------------------
+
+
+class InvocationStyle(Protocol):
+    """Builds the event for some records and judges the function's response to it."""
+
+    def event_for(self, records: list[dict[str, Any]]) -> dict[str, Any]: ...
+
+    def judge(
+        self,
+        outcome: InvokeOutcome,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        report_batch_item_failures: bool,
+    ) -> Verdict: ...
+
+
+class PlainInvocation:
+    """``{"Records": [...]}``, judged by :func:`judge_response`."""
+
+    def event_for(self, records: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"Records": records}
+
+    def judge(
+        self,
+        outcome: InvokeOutcome,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        report_batch_item_failures: bool,
+    ) -> Verdict:
+        return judge_response(
+            outcome, records, report_batch_item_failures=report_batch_item_failures
+        )
+
+
+# -- giving up -----------------------------------------------------------------------------
 
 
 class StatsSink(Protocol):
     def count(self, name: str, n: int = 1) -> None: ...
     def note_error(self, message: str | None) -> None: ...
     def note_iterator_age(self, age_ms: float) -> None: ...
+
+
+@dataclass
+class FailureReporter:
+    """Describes records Lambda gives up on to the OnFailure destination (or logs that they
+    are skipped without one). Delivery is retried until it works or the worker stops: the
+    caller must not checkpoint past records whose description was not delivered."""
+
+    function_arn: str
+    stream_arn: str
+    stats: StatsSink
+    destination: OnFailureDestination | None = None
+    delivery: DeliveryPolicy = field(default_factory=DeliveryPolicy)
+
+    def give_up(
+        self,
+        *,
+        where: str,
+        shard_id: str,
+        records: Sequence[Mapping[str, Any]],
+        condition: str,
+        invokes: int,
+        last_outcome: InvokeOutcome | None,
+        stop: threading.Event,
+        batch_size: int | None = None,
+        payload_records: Sequence[Mapping[str, Any]] | None = None,
+    ) -> bool:
+        """False if ``stop`` was set before the record was delivered. ``batch_size`` and
+        ``payload_records`` describe more records than ``records`` holds (a tumbling window
+        described by its first and last record)."""
+        first = records[0]["dynamodb"]["SequenceNumber"]
+        last = records[-1]["dynamodb"]["SequenceNumber"]
+        count = batch_size if batch_size is not None else len(records)
+        if self.destination is None:
+            LOG.error(
+                "%s: giving up on %d record(s) %s..%s (%s) after %d invoke(s); no on-failure "
+                "destination, so they are skipped",
+                where, count, first, last, condition, invokes,
+            )  # fmt: skip
+            self.stats.count("discarded", count)
+            return True
+        function_error = None
+        if last_outcome is not None and not last_outcome.ok:
+            function_error = last_outcome.function_error or "Unhandled"
+        context = FailureContext(
+            condition=condition,
+            records=records,
+            shard_id=shard_id,
+            stream_arn=self.stream_arn,
+            function_arn=self.function_arn,
+            approximate_invoke_count=invokes,
+            request_id=last_outcome.request_id if last_outcome is not None else None,
+            status_code=last_outcome.status_code if last_outcome is not None else None,
+            function_error=function_error,
+            executed_version=str(getattr(last_outcome, "executed_version", None) or "$LATEST"),
+            batch_size=batch_size,
+            payload_records=payload_records,
+        )
+        record = build_failure_record(context)
+        if not self.delivery.deliver(
+            self.destination, record, context, stop, self.stats.note_error
+        ):
+            return False
+        LOG.warning(
+            "%s: %d record(s) %s..%s sent to %s (%s, %d invoke(s))",
+            where, count, first, last, self.destination.arn, condition, invokes,
+        )  # fmt: skip
+        self.stats.count("sent_to_destination", count)
+        return True
+
+
+# -- the state machine ---------------------------------------------------------------------
 
 
 class BatchOutcome(enum.Enum):
@@ -367,12 +265,11 @@ class _Segment:
     invokes: int = 0  # approximateInvokeCount: invokes these records were part of
     retries_used: int = 0
     last_outcome: InvokeOutcome | None = None
-    last_verdict: Verdict | None = None
 
 
 @dataclass
 class BatchProcessor:
-    """Processes batches of one shard of one mapping, in order."""
+    """Processes batches of one shard (or one lane of a shard) of one mapping, in order."""
 
     function_arn: str
     stream_arn: str
@@ -388,6 +285,12 @@ class BatchProcessor:
     delivery: DeliveryPolicy = field(default_factory=DeliveryPolicy)
     clock: Callable[[], float] = time.time
     label: str = ""  # who is talking in logs, e.g. "mapping 1a2b3c4d"
+    style: InvocationStyle = field(default_factory=PlainInvocation)
+
+    def __post_init__(self) -> None:
+        self.reporter = FailureReporter(
+            self.function_arn, self.stream_arn, self.stats, self.destination, self.delivery
+        )
 
     def _where(self, batch: Batch) -> str:
         return f"{self.label} shard {batch.shard_id}" if self.label else batch.shard_id
@@ -418,9 +321,12 @@ class BatchProcessor:
                 self._commit_done(batch, pending)
                 continue
             self.stats.count("failed")
+            done_before = 0
             if verdict.kind is VerdictKind.PARTIAL and verdict.retry_from is not None:
-                self._keep_from(batch, segment, verdict.retry_from)
-            elif (halves := self.bisect.split(segment.records)) is not None:
+                done_before = self._keep_from(batch, segment, verdict.retry_from)
+                if self.bisect.enabled and done_before:
+                    continue  # split at the returned sequence number: no retry consumed
+            if not done_before and (halves := self.bisect.split(segment.records)) is not None:
                 # Splitting does not count against the retry quota.
                 pending.popleft()
                 for half in reversed(halves):
@@ -440,7 +346,7 @@ class BatchProcessor:
         return BatchOutcome.COMPLETED
 
     def _invoke(self, batch: Batch, segment: _Segment) -> Verdict:
-        event = {"Records": segment.records}
+        event = self.style.event_for(segment.records)
         started = time.monotonic()
         try:
             outcome: InvokeOutcome = self.invoker.invoke(event)
@@ -448,44 +354,37 @@ class BatchProcessor:
             raise  # the mapping is stopping: abandon the batch, checkpoint untouched
         except Exception as exc:  # the invoker broke, not the function: retried like an error
             LOG.exception("%s: invoking %s failed", self._where(batch), self.function_arn)
-            outcome = _InvokerCrash(str(uuid.uuid4()), f"{type(exc).__name__}: {exc}")
+            outcome = InvokerCrash(str(uuid.uuid4()), f"{type(exc).__name__}: {exc}")
         segment.invokes += 1
         segment.last_outcome = outcome
         self.stats.count("invoked")
         newest = segment.records[-1]["dynamodb"]["ApproximateCreationDateTime"]
         self.stats.note_iterator_age(max(0.0, (self.clock() - newest) * 1000.0))
-        verdict = judge_response(
+        verdict = self.style.judge(
             outcome, segment.records, report_batch_item_failures=self.report_batch_item_failures
         )
-        segment.last_verdict = verdict
         elapsed_ms = (time.monotonic() - started) * 1000
         first = segment.records[0]["dynamodb"]["SequenceNumber"]
         if verdict.kind is VerdictKind.SUCCESS:
             LOG.debug(
                 "%s: invoked with %d record(s) from %s (request %s, %.0f ms): ok",
-                self._where(batch),
-                len(segment.records),
-                first,
-                outcome.request_id,
-                elapsed_ms,
-            )
+                self._where(batch), len(segment.records), first, outcome.request_id, elapsed_ms,
+            )  # fmt: skip
             self.stats.note_error(None)
         else:
             LOG.warning(
                 "%s: invoke %d of %d record(s) from %s (request %s) %s: %s",
-                self._where(batch),
-                segment.invokes,
-                len(segment.records),
-                first,
+                self._where(batch), segment.invokes, len(segment.records), first,
                 outcome.request_id,
                 "partly failed" if verdict.kind is VerdictKind.PARTIAL else "failed",
                 verdict.reason,
-            )
+            )  # fmt: skip
             self.stats.note_error(verdict.reason)
         return verdict
 
-    def _keep_from(self, batch: Batch, segment: _Segment, sequence_number: str) -> None:
-        """A partial failure: records before ``sequence_number`` succeeded; checkpoint them."""
+    def _keep_from(self, batch: Batch, segment: _Segment, sequence_number: str) -> int:
+        """A partial failure: records before ``sequence_number`` succeeded; checkpoint them.
+        Returns how many records that was."""
         index = next(
             i
             for i, r in enumerate(segment.records)
@@ -497,6 +396,7 @@ class BatchProcessor:
             checkpoint = batch.checkpoint_before(sequence_number)
             if checkpoint is not None:
                 self.commit(checkpoint)
+        return index
 
     def _drop_expired(self, batch: Batch, segment: _Segment, stop: threading.Event) -> bool:
         expired = self.record_age.expired_count(segment.records, self.clock())
@@ -520,58 +420,15 @@ class BatchProcessor:
         condition: str,
         stop: threading.Event,
     ) -> bool:
-        """Describe ``records`` to the on-failure destination (or skip them without one).
-        False if stopped before the record was delivered."""
-        first, last = (
-            records[0]["dynamodb"]["SequenceNumber"],
-            records[-1]["dynamodb"]["SequenceNumber"],
-        )
-        if self.destination is None:
-            LOG.error(
-                "%s: giving up on %d record(s) %s..%s (%s) after %d invoke(s); no on-failure "
-                "destination, so they are skipped",
-                self._where(batch),
-                len(records),
-                first,
-                last,
-                condition,
-                segment.invokes,
-            )
-            self.stats.count("discarded", len(records))
-            return True
-        outcome = segment.last_outcome
-        function_error = None
-        if outcome is not None and not outcome.ok:
-            function_error = outcome.function_error or "Unhandled"
-        context = FailureContext(
-            condition=condition,
-            records=records,
+        return self.reporter.give_up(
+            where=self._where(batch),
             shard_id=batch.shard_id,
-            stream_arn=self.stream_arn,
-            function_arn=self.function_arn,
-            approximate_invoke_count=segment.invokes,
-            request_id=outcome.request_id if outcome is not None else None,
-            status_code=outcome.status_code if outcome is not None else None,
-            function_error=function_error,
-            executed_version=str(getattr(outcome, "executed_version", None) or "$LATEST"),
+            records=records,
+            condition=condition,
+            invokes=segment.invokes,
+            last_outcome=segment.last_outcome,
+            stop=stop,
         )
-        record = build_failure_record(context)
-        if not self.delivery.deliver(
-            self.destination, record, context, stop, self.stats.note_error
-        ):
-            return False
-        LOG.warning(
-            "%s: %d record(s) %s..%s sent to %s (%s, %d invoke(s))",
-            self._where(batch),
-            len(records),
-            first,
-            last,
-            self.destination.arn,
-            condition,
-            segment.invokes,
-        )
-        self.stats.count("sent_to_destination", len(records))
-        return True
 
     def _commit_done(self, batch: Batch, pending: deque[_Segment]) -> None:
         """Everything before the next pending segment is done (the whole batch when none)."""

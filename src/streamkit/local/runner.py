@@ -11,6 +11,10 @@ DynamoDB-stream mapping:
 - a disabled or deleted mapping stops (its checkpoints stay: re-enabling resumes);
 - a mapping whose settings are out of AWS's ranges is reported ("invalid"), never run.
 
+Every mapping setting is honoured, ParallelizationFactor (:mod:`.lanes`) and
+TumblingWindowInSeconds (:mod:`.windows`) included; the mappings of one runner share a gate
+that keeps each shard at two concurrent readers (:mod:`.throttling`).
+
 Use it in-process (tests, tools)::
 
     with Runner(endpoint_url, state_dir=tmp) as runner:      # starts a background thread
@@ -48,6 +52,7 @@ from streamkit.local.mapping_worker import (
 )
 from streamkit.local.poller import IdleBackoff
 from streamkit.local.processor import Invoker, RetryDelay
+from streamkit.local.throttling import ShardReadGate, ThrottleBackoff
 
 __all__ = ["Runner", "cli_main"]
 
@@ -73,6 +78,8 @@ class Runner:
         invoker_factory: InvokerFactory | None = None,
         client_factory: Callable[[str], Any] | None = None,
         mapping_filter: Callable[[Mapping[str, Any]], bool] | None = None,
+        throttle_backoff: ThrottleBackoff | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.endpoint_url = endpoint_url
         self.state_dir = Path(state_dir)
@@ -98,6 +105,9 @@ class Runner:
             retry_delay=retry_delay or RetryDelay(),
             delivery=delivery or DeliveryPolicy(),
             idle_backoff=idle_backoff,
+            read_gate=ShardReadGate(),  # one per runner: all its mappings take turns per shard
+            throttle_backoff=throttle_backoff or ThrottleBackoff(),
+            clock=clock,  # epoch seconds (record age, tumbling windows); tests may shift it
         )
         # Run only the mappings this accepts (others are treated as absent), e.g. in tests
         # that share an endpoint.
@@ -108,7 +118,6 @@ class Runner:
         self._stats: dict[str, MappingStats] = {}
         self._stats_lock = threading.Lock()
         self._ignored: set[str] = set()
-        self._warned_parallel: set[str] = set()
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -273,20 +282,6 @@ class Runner:
             self._stop_worker(uuid)
             stats.set_state("disabled")
             return
-        if config.tumbling_window_s > 0:
-            # The handler would get events without window/state: refuse rather than mislead.
-            self._stop_worker(uuid)
-            stats.set_state(
-                "error", "TumblingWindowInSeconds is not supported by the local runner yet"
-            )
-            return
-        if config.parallelization_factor > 1 and uuid not in self._warned_parallel:
-            self._warned_parallel.add(uuid)
-            LOG.warning(
-                "mapping %s: ParallelizationFactor %d runs as 1 lane per shard locally (same order "
-                "per item key, less concurrency)",
-                uuid, config.parallelization_factor,
-            )  # fmt: skip
         key = (config.worker_settings(), self._code_version(config.function_arn))
         current = self._workers.get(uuid)
         if current is not None and self._worker_keys.get(uuid) == key:
@@ -302,9 +297,11 @@ class Runner:
         self._workers[uuid] = worker
         self._worker_keys[uuid] = key
         LOG.info(
-            "mapping %s: %s -> %s (BatchSize %d, window %ds, retries %d, %s)",
+            "mapping %s: %s -> %s (BatchSize %d, window %ds, retries %d, %s, %d lane(s)%s)",
             uuid, config.event_source_arn, config.function_arn, config.batch_size,
             config.max_batching_window_s, config.max_retry_attempts, config.starting_position,
+            config.parallelization_factor,
+            f", tumbling window {config.tumbling_window_s}s" if config.tumbling_window_s else "",
         )  # fmt: skip
         worker.start()
 
@@ -328,7 +325,8 @@ class Runner:
 
     def stats(self) -> dict[str, dict[str, Any]]:
         """``{mapping UUID: {state, polled, filtered, invoked, succeeded, failed,
-        sent_to_destination, discarded, iterator_age_ms, last_error, ...}}``."""
+        sent_to_destination, discarded, throttled, trimmed_gaps, windows_closed,
+        shards_running, iterator_age_ms, last_error, ...}}`` (see :class:`MappingStats`)."""
         with self._stats_lock:
             entries = list(self._stats.items())
         return {uuid: stats.snapshot() for uuid, stats in entries}

@@ -10,17 +10,23 @@ which moto never produces.
 - :class:`ShardReader` owns one shard's iterator: it acquires it from a checkpoint
   (AFTER_SEQUENCE_NUMBER) or the mapping's StartingPosition, re-acquires it after
   ExpiredIteratorException, resumes at TRIM_HORIZON after TrimmedDataAccessException (and
-  says so), and notices when a closed shard has been read to its end.
+  says so), and notices when a closed shard has been read to its end. It asks for at most
+  1000 records per GetRecords (the service also caps a response at 1 MB), waits out
+  throttling with jittered backoff, and takes its turn at the shard through a
+  :class:`~streamkit.local.throttling.ShardReadGate` (at most two readers per shard).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from streamkit.exceptions import StreamNotFoundError
+from streamkit.local.throttling import ShardReadGate, ThrottleBackoff, error_code
 
 __all__ = [
     "GET_RECORDS_LIMIT",
@@ -37,6 +43,7 @@ __all__ = [
 LOG = logging.getLogger(__name__)
 
 # DynamoDB Streams returns at most 1000 records (or 1 MB) per GetRecords.
+# https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_streams_GetRecords.html
 GET_RECORDS_LIMIT = 1000
 
 
@@ -48,15 +55,6 @@ class StreamsClient(Protocol):
     def get_shard_iterator(self, **kwargs: Any) -> dict[str, Any]: ...
 
     def get_records(self, **kwargs: Any) -> dict[str, Any]: ...
-
-
-def error_code(exc: BaseException) -> str | None:
-    """The AWS error code of a botocore ``ClientError`` (or a double's look-alike)."""
-    response = getattr(exc, "response", None)
-    if isinstance(response, Mapping):
-        code = (response.get("Error") or {}).get("Code")
-        return str(code) if code else None
-    return None
 
 
 @dataclass(frozen=True)
@@ -81,10 +79,18 @@ class StreamDescription:
     shards: tuple[Shard, ...]
 
 
-def describe_stream(client: StreamsClient, stream_arn: str) -> StreamDescription:
-    """DescribeStream, every page. Raises StreamNotFoundError when the stream does not exist,
-    including when the table was recreated: its stream has a new label, and the mapping's ARN
-    names the old one."""
+def describe_stream(
+    client: StreamsClient,
+    stream_arn: str,
+    *,
+    backoff: ThrottleBackoff | None = None,
+    stop: threading.Event | None = None,
+    on_throttle: Callable[[str], None] | None = None,
+) -> StreamDescription:
+    """DescribeStream, every page (``ExclusiveStartShardId``). Raises StreamNotFoundError when
+    the stream does not exist, including when the table was recreated: its stream has a new
+    label, and the mapping's ARN names the old one. Throttled pages are retried."""
+    backoff = backoff or ThrottleBackoff()
     shards: list[Shard] = []
     start: str | None = None
     description: dict[str, Any] = {}
@@ -93,7 +99,12 @@ def describe_stream(client: StreamsClient, stream_arn: str) -> StreamDescription
         if start:
             kwargs["ExclusiveStartShardId"] = start
         try:
-            description = client.describe_stream(**kwargs)["StreamDescription"]
+            description = backoff.call(
+                functools.partial(client.describe_stream, **kwargs),
+                stop=stop,
+                on_throttle=on_throttle,
+                what=f"DescribeStream {stream_arn}",
+            )["StreamDescription"]
         except Exception as exc:
             if error_code(exc) in ("ResourceNotFoundException", "ValidationException"):
                 raise StreamNotFoundError(stream_arn) from exc
@@ -160,12 +171,25 @@ class ShardReader:
     """
 
     def __init__(
-        self, client: StreamsClient, stream_arn: str, shard_id: str, start: StartPosition
+        self,
+        client: StreamsClient,
+        stream_arn: str,
+        shard_id: str,
+        start: StartPosition,
+        *,
+        gate: ShardReadGate | None = None,
+        backoff: ThrottleBackoff | None = None,
+        stop: threading.Event | None = None,
+        on_throttle: Callable[[str], None] | None = None,
     ) -> None:
         self.client = client
         self.stream_arn = stream_arn
         self.shard_id = shard_id
         self.start = start
+        self.gate = gate
+        self.backoff = backoff or ThrottleBackoff()
+        self.stop = stop
+        self.on_throttle = on_throttle
         self.last_read_sequence: str | None = start.sequence_number
         self.ended = False
         self._iterator: str | None = None
@@ -210,7 +234,12 @@ class ShardReader:
         if position.sequence_number is not None:
             kwargs["SequenceNumber"] = position.sequence_number
         try:
-            iterator: str = self.client.get_shard_iterator(**kwargs)["ShardIterator"]
+            iterator: str = self.backoff.call(
+                lambda: self.client.get_shard_iterator(**kwargs),
+                stop=self.stop,
+                on_throttle=self.on_throttle,
+                what=f"GetShardIterator {self.shard_id}",
+            )["ShardIterator"]
         except Exception as exc:
             if error_code(exc) == "ResourceNotFoundException":
                 raise StreamNotFoundError(self.stream_arn) from exc
@@ -224,17 +253,23 @@ class ShardReader:
         result = ReadResult()
         if self._iterator is None:
             result.gap = self.acquire()
+        limit = max(1, min(limit, GET_RECORDS_LIMIT))
         for _attempt in range(3):
             try:
-                self.get_records_calls += 1
-                response = self.client.get_records(
-                    ShardIterator=self._iterator, Limit=max(1, min(limit, GET_RECORDS_LIMIT))
+                response = self.backoff.call(
+                    lambda: self._get_records(limit),
+                    stop=self.stop,
+                    on_throttle=self.on_throttle,
+                    what=f"GetRecords {self.shard_id}",
                 )
                 break
             except Exception as exc:
                 code = error_code(exc)
                 if code == "ExpiredIteratorException":
-                    # Iterators expire after 15 minutes; continue after the last record read.
+                    # Iterators expire after 15 minutes. Continue AFTER_SEQUENCE_NUMBER of the
+                    # last record read: that is the checkpoint when nothing is in flight, and
+                    # otherwise the records in between are held by the processor (reading from
+                    # the checkpoint would hand them out twice).
                     LOG.info(
                         "%s %s: shard iterator expired; re-acquiring",
                         self.stream_arn,
@@ -252,12 +287,25 @@ class ShardReader:
         else:
             raise RuntimeError(f"{self.stream_arn} {self.shard_id}: could not read the shard")
         records: list[dict[str, Any]] = response.get("Records") or []
+        if len(records) > limit:
+            LOG.warning(
+                "%s %s: GetRecords returned %d records for Limit=%d",
+                self.stream_arn, self.shard_id, len(records), limit,
+            )  # fmt: skip
         if records:
             self.last_read_sequence = records[-1]["dynamodb"]["SequenceNumber"]
         result.records = records
+        # Records that come with a null NextShardIterator are the shard's last: keep them.
         self._iterator = response.get("NextShardIterator")
         if self._iterator is None:
             # A closed shard read to its end: AWS returns no NextShardIterator.
             self.ended = True
             result.shard_ended = True
         return result
+
+    def _get_records(self, limit: int) -> dict[str, Any]:
+        self.get_records_calls += 1
+        if self.gate is None:
+            return self.client.get_records(ShardIterator=self._iterator, Limit=limit)
+        with self.gate.reading(self.stream_arn, self.shard_id):
+            return self.client.get_records(ShardIterator=self._iterator, Limit=limit)

@@ -9,6 +9,7 @@ numbered section below says what moto does, what AWS does, and why it matters:
 3. GetFunction's Code.Location is a URL the emulator serves (code_server.py).
 4. Event source mapping requests are validated, defaulted and answered like Lambda does.
 5. Two per-request lookups are cached (speed only).
+6. GetRecords forgets the iterator it consumed (memory stays flat while idle-polling).
 
 server.py adds one more: DynamoDB requests run one at a time, so concurrent writes get unique,
 ordered sequence numbers and consistent OldImage/NewImage chains.
@@ -103,6 +104,7 @@ def apply_moto_patches() -> None:
         _serve_code_location()
         _check_event_source_mapping_requests()
         _cache_response_method_names()
+        _forget_consumed_shard_iterators()
         _applied = True
 
 
@@ -332,3 +334,36 @@ def _cache_response_method_names() -> None:
 
     method_names_from_class._streamkit_cached = True  # type: ignore[attr-defined]
     core_responses.method_names_from_class = method_names_from_class  # type: ignore[attr-defined]
+
+
+# --- 6. GetRecords forgets the iterator it consumed ---------------------------------------------
+#
+# moto keeps every shard iterator it ever handed out (DynamoDBStreamsBackend.shard_iterators),
+# and each GetRecords hands out a new one (NextShardIterator), so a runner polling an idle
+# shard four times a second grows the emulator's memory forever (~1 KB per call). Here the
+# iterator a GetRecords consumed is dropped. Using it again gets ExpiredIteratorException, as
+# an expired iterator does on AWS, which every stream reader handles by asking for a new one
+# (AWS would accept a reuse within its 15 minutes: the one deviation, and it is on the safe
+# side). An iterator moto never knew gets the same error instead of an internal error.
+
+
+def _forget_consumed_shard_iterators() -> None:
+    from moto.dynamodbstreams.models import DynamoDBStreamsBackend
+
+    original_get_records = DynamoDBStreamsBackend.get_records
+    if getattr(original_get_records, "_streamkit_forgets", False):
+        return
+
+    def get_records(self: Any, iterator_arn: str, limit: int) -> dict[str, Any]:
+        if iterator_arn not in self.shard_iterators:
+            raise JsonRESTError(
+                "ExpiredIteratorException",
+                "Iterator expired: it was already used or never issued "
+                "(the embedded emulator accepts each shard iterator once)",
+            )
+        result: dict[str, Any] = original_get_records(self, iterator_arn, limit)
+        self.shard_iterators.pop(iterator_arn, None)
+        return result
+
+    get_records._streamkit_forgets = True  # type: ignore[attr-defined]
+    DynamoDBStreamsBackend.get_records = get_records  # type: ignore[method-assign]
