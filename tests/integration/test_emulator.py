@@ -19,13 +19,15 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
 from streamkit.exceptions import EmulatorError, PortInUseError
-from streamkit.local.emulator import Emulator
+from streamkit.local.emulator import HEALTH_PATH, Emulator
+from streamkit.local.emulator.moto_patches import request_base_url_fallback
 from tests.helpers import (
     AwsClients,
     create_function,
@@ -35,6 +37,7 @@ from tests.helpers import (
     read_stream,
 )
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 HANDLER_FILES = {"app.py": "def handler(event, context):\n    return None\n"}
 
 
@@ -50,7 +53,7 @@ def _fetch(url: str) -> bytes:
 
 def _answers(endpoint_url: str) -> bool:
     try:
-        _fetch(f"{endpoint_url}/moto-api/data.json")
+        _fetch(f"{endpoint_url}{HEALTH_PATH}")
     except OSError:
         return False
     return True
@@ -84,6 +87,8 @@ def test_start_serves_http_and_stop_releases_the_port() -> None:
         assert _running(emulator)
         assert emulator.startup_seconds is not None and emulator.startup_seconds > 0
         assert _answers(emulator.endpoint_url)
+        identity = AwsClients(emulator.endpoint_url).client("sts").get_caller_identity()
+        assert identity["Account"] == "123456789012"  # moto answers behind the middleware
     finally:
         emulator.stop()
     assert not _running(emulator)
@@ -101,6 +106,54 @@ def test_context_manager_stops_on_exit() -> None:
         endpoint = emulator.endpoint_url
         assert _answers(endpoint)
     assert not _answers(endpoint)
+
+
+def test_health_probe_is_answered_by_the_emulator_itself(embedded_emulator: Emulator) -> None:
+    url = f"{embedded_emulator.endpoint_url}{HEALTH_PATH}"
+    with urllib.request.urlopen(url, timeout=30) as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"] == "application/json"
+        assert json.loads(response.read()) == {"status": "ok"}
+    head = urllib.request.Request(url, method="HEAD")
+    with urllib.request.urlopen(head, timeout=30) as response:
+        assert response.status == 200
+        assert response.headers["Content-Length"] == str(len(b'{"status": "ok"}'))
+        assert response.read() == b""
+
+
+def test_a_new_emulator_starts_while_functions_exist(
+    embedded_emulator: Emulator, unique_name: Callable[[str], str]
+) -> None:
+    # moto's state is per process, so a function made on the session emulator exists for every
+    # emulator started later in this process. The readiness probe used to be moto's
+    # /moto-api/data.json, which fails with HTTP 500 once a function exists (no docker): start()
+    # then retried for 30 s and gave up. No reset here: other tests own the shared resources.
+    from moto.awslambda.models import lambda_backends
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+
+    session = AwsClients(embedded_emulator.endpoint_url)
+    function = unique_name("existing")
+    create_function(session.lambda_, function, HANDLER_FILES)
+    in_process = lambda_backends[DEFAULT_ACCOUNT_ID][session.region].list_functions()
+    assert function in [f.function_name for f in in_process]  # the state the new one will share
+
+    fresh = Emulator(port=0)
+    fresh.start()
+    try:
+        assert fresh.startup_seconds is not None and fresh.startup_seconds < 5
+        assert fresh.port != embedded_emulator.port
+        seen = AwsClients(fresh.endpoint_url).lambda_.get_function(FunctionName=function)
+        assert seen["Code"]["Location"].startswith(f"{fresh.endpoint_url}/_streamkit/")
+        assert request_base_url_fallback() == fresh.endpoint_url
+    finally:
+        fresh.stop()
+
+    # Stopping it leaves the session emulator, its resources and its URL fallback in place.
+    assert _answers(embedded_emulator.endpoint_url)
+    assert session.lambda_.get_function(FunctionName=function)["Configuration"]["FunctionName"] == (
+        function
+    )
+    assert request_base_url_fallback() == embedded_emulator.endpoint_url
 
 
 def test_port_in_use_is_a_clear_error(listening_socket: socket.socket) -> None:
@@ -127,28 +180,40 @@ def test_starting_twice_is_an_error() -> None:
 
 def test_reset_drops_every_resource() -> None:
     # moto's state is process-wide, so a reset here would also wipe the session emulator's
-    # resources; run it in a process of its own.
+    # resources; run it in a process of its own. A function is among the resources: moto's
+    # Lambda model is the one that breaks its data dump, and must not break reset.
     script = textwrap.dedent(
         """
         import boto3
         from streamkit.local.emulator import Emulator
+        from tests.helpers import create_function
         with Emulator() as emu:
             ddb = boto3.client("dynamodb", endpoint_url=emu.endpoint_url)
+            lam = boto3.client("lambda", endpoint_url=emu.endpoint_url)
             ddb.create_table(
                 TableName="t",
                 KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
                 AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
                 BillingMode="PAY_PER_REQUEST",
             )
-            before = ddb.list_tables()["TableNames"]
+            create_function(lam, "f", {"app.py": "def handler(event, context):\\n    pass\\n"})
+            def names():
+                functions = [f["FunctionName"] for f in lam.list_functions()["Functions"]]
+                return ddb.list_tables()["TableNames"] + functions
+            before = names()
             emu.reset()
-            print(before, ddb.list_tables()["TableNames"])
+            print(before, names())
         """
     )
     result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        cwd=REPO_ROOT,  # so the script can import tests.helpers
     )
-    assert result.stdout.strip() == "['t'] []"
+    assert result.stdout.strip() == "['t', 'f'] []"
 
 
 @pytest.mark.parametrize(

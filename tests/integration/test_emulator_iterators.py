@@ -14,7 +14,7 @@ from tests.helpers.streams import create_stream_table
 
 
 def iterator_count(region: str = "us-east-1") -> int:
-    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.core.models import DEFAULT_ACCOUNT_ID
     from moto.dynamodbstreams.models import dynamodbstreams_backends
 
     return len(dynamodbstreams_backends[DEFAULT_ACCOUNT_ID][region].shard_iterators)

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from streamkit.exceptions import EmulatorError, PortInUseError
 from streamkit.local.emulator.cli import cli_main
+from streamkit.local.emulator.code_server import HEALTH_PATH
 from streamkit.local.emulator.moto_patches import CODE_PATH_PREFIX, apply_moto_patches
 from streamkit.local.emulator.server import Emulator
 
 __all__ = [
     "CODE_PATH_PREFIX",
+    "HEALTH_PATH",
     "Emulator",
     "EmulatorError",
     "PortInUseError",

@@ -1,16 +1,22 @@
-"""WSGI middleware that serves deployed Lambda code from the emulator's own endpoint.
+"""WSGI middleware for the emulator's own routes, in front of moto's application.
 
-``GET /_streamkit/lambda-code/<account>/<region>/<function>?qualifier=<version>`` answers with
-the deployment zip moto stored for that function version. GetFunction's ``Code.Location``
-points here (see moto_patches.py), so fetching code works like AWS's presigned S3 URL.
+- ``GET /_streamkit/lambda-code/<account>/<region>/<function>?qualifier=<version>`` answers with
+  the deployment zip moto stored for that function version. GetFunction's ``Code.Location``
+  points here (see moto_patches.py), so fetching code works like AWS's presigned S3 URL.
 
-moto keeps the package bytes on the function object (``code_bytes``) for ZipFile uploads and
-copies them from its S3 backend for S3Bucket/S3Key uploads, at create/update time, as Lambda
-does; so one lookup covers both.
+  moto keeps the package bytes on the function object (``code_bytes``) for ZipFile uploads and
+  copies them from its S3 backend for S3Bucket/S3Key uploads, at create/update time, as Lambda
+  does; so one lookup covers both.
+- ``GET /_streamkit/health`` answers ``{"status": "ok"}``: the readiness probe of
+  ``Emulator.start()`` and of scripts waiting for ``streamkit emulator``. It is answered here,
+  without touching moto's state, so it costs the same however many resources exist (moto's
+  ``/moto-api/data.json`` serializes every resource, and fails with HTTP 500 once a Lambda
+  function exists and docker is absent).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote
@@ -22,11 +28,14 @@ from streamkit.local.emulator.moto_patches import CODE_PATH_PREFIX, request_base
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-__all__ = ["CodeServingMiddleware"]
+__all__ = ["HEALTH_PATH", "StreamkitRoutesMiddleware"]
+
+HEALTH_PATH = "/_streamkit/health"
+_HEALTH_BODY = json.dumps({"status": "ok"}).encode()
 
 
-class CodeServingMiddleware:
-    """Serves code downloads; passes every other request to moto's application."""
+class StreamkitRoutesMiddleware:
+    """Serves code downloads and the health probe; passes every other request to moto."""
 
     def __init__(self, app: WSGIApplication) -> None:
         self._app = app
@@ -36,7 +45,10 @@ class CodeServingMiddleware:
         token = request_base_url.set(f"{environ['wsgi.url_scheme']}://{host}" if host else None)
         try:
             path: str = environ.get("PATH_INFO", "")
-            if path.startswith(CODE_PATH_PREFIX) and environ["REQUEST_METHOD"] in ("GET", "HEAD"):
+            method = environ["REQUEST_METHOD"]
+            if path == HEALTH_PATH and method in ("GET", "HEAD"):
+                return _respond(start_response, "200 OK", _HEALTH_BODY, "application/json", method)
+            if path.startswith(CODE_PATH_PREFIX) and method in ("GET", "HEAD"):
                 return self._serve_code(environ, start_response, path[len(CODE_PATH_PREFIX) :])
             # moto's app answers synchronously within this call, so the base URL is visible to
             # the patched GetFunction running in the same thread.
@@ -58,12 +70,9 @@ class CodeServingMiddleware:
         if code is None:
             message = f"no deployed code for {function_name} ({qualifier or '$LATEST'}) in {account_id}/{region}"
             return _respond(start_response, "404 Not Found", message.encode())
-        body = b"" if environ["REQUEST_METHOD"] == "HEAD" else code
-        start_response(
-            "200 OK",
-            [("Content-Type", "application/zip"), ("Content-Length", str(len(code)))],
+        return _respond(
+            start_response, "200 OK", code, "application/zip", environ["REQUEST_METHOD"]
         )
-        return [body]
 
 
 def _find_code(
@@ -78,6 +87,13 @@ def _find_code(
     return code or None
 
 
-def _respond(start_response: StartResponse, status: str, body: bytes) -> Iterable[bytes]:
-    start_response(status, [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
-    return [body]
+def _respond(
+    start_response: StartResponse,
+    status: str,
+    body: bytes,
+    content_type: str = "text/plain",
+    method: str = "GET",
+) -> Iterable[bytes]:
+    # A HEAD response carries the headers a GET would, and no body.
+    start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(body)))])
+    return [b"" if method == "HEAD" else body]

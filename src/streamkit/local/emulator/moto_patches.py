@@ -46,10 +46,12 @@ from streamkit import exceptions
 __all__ = [
     "CODE_PATH_PREFIX",
     "LambdaUserError",
+    "add_running_base_url",
     "apply_moto_patches",
     "code_url_path",
+    "remove_running_base_url",
     "request_base_url",
-    "set_default_base_url",
+    "request_base_url_fallback",
 ]
 
 # URL path under which the emulator serves deployed function code (see code_server.py).
@@ -60,17 +62,34 @@ CODE_PATH_PREFIX = "/_streamkit/lambda-code/"
 request_base_url: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "streamkit_emulator_request_base_url", default=None
 )
-# Fallback when a request arrives without a Host header: the endpoint of the emulator started
-# last in this process.
-_default_base_url: str | None = None
+# Fallback when a request arrives without a Host header (HTTP/1.0): the endpoint of the newest
+# emulator still running in this process. A tuple, replaced whole, so readers need no lock; an
+# emulator stopped by one test must not leave its dead URL as the fallback for the others.
+_running_base_urls: tuple[str, ...] = ()
+_running_lock = threading.Lock()
 
 _lock = threading.Lock()
 _applied = False
 
 
-def set_default_base_url(url: str | None) -> None:
-    global _default_base_url
-    _default_base_url = url
+def add_running_base_url(url: str) -> None:
+    """Record an emulator that started serving at ``url`` (the newest is the fallback)."""
+    global _running_base_urls
+    with _running_lock:
+        _running_base_urls = (*_running_base_urls, url)
+
+
+def remove_running_base_url(url: str) -> None:
+    """Forget an emulator that stopped; the fallback goes back to the newest one left."""
+    global _running_base_urls
+    with _running_lock:
+        _running_base_urls = tuple(u for u in _running_base_urls if u != url)
+
+
+def request_base_url_fallback() -> str | None:
+    """The endpoint of the newest emulator still running in this process, if any."""
+    running = _running_base_urls
+    return running[-1] if running else None
 
 
 def code_url_path(account_id: str, region: str, function_name: str, qualifier: str) -> str:
@@ -180,7 +199,7 @@ def _stream_records_carry_table_region() -> None:
 
 
 def _base_url() -> str | None:
-    return request_base_url.get() or _default_base_url
+    return request_base_url.get() or request_base_url_fallback()
 
 
 def _serve_code_location() -> None:

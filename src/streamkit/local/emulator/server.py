@@ -14,6 +14,7 @@ import errno
 import socket
 import threading
 import time
+import urllib.error
 import urllib.request
 from types import TracebackType
 from typing import Any, Self
@@ -26,8 +27,12 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from streamkit.exceptions import EmulatorError, PortInUseError
-from streamkit.local.emulator.code_server import CodeServingMiddleware
-from streamkit.local.emulator.moto_patches import apply_moto_patches, set_default_base_url
+from streamkit.local.emulator.code_server import HEALTH_PATH, StreamkitRoutesMiddleware
+from streamkit.local.emulator.moto_patches import (
+    add_running_base_url,
+    apply_moto_patches,
+    remove_running_base_url,
+)
 
 __all__ = ["Emulator"]
 
@@ -97,15 +102,7 @@ class Emulator:
 
     @property
     def endpoint_url(self) -> str:
-        host = self.host
-        # A wildcard bind is reachable on loopback; a client cannot connect to "0.0.0.0".
-        if host in ("0.0.0.0", ""):
-            host = "127.0.0.1"
-        elif host == "::":
-            host = "::1"
-        if ":" in host:
-            host = f"[{host}]"
-        return f"http://{host}:{self.port}"
+        return _endpoint_url(self.host, self.port)
 
     @property
     def running(self) -> bool:
@@ -118,7 +115,7 @@ class Emulator:
         started = time.perf_counter()
         apply_moto_patches()
         listener = _bind(self.host, self.requested_port)
-        app = CodeServingMiddleware(_Dispatcher())
+        app = StreamkitRoutesMiddleware(_Dispatcher())
         try:
             # werkzeug binds itself unless given a socket, and on EADDRINUSE it calls sys.exit;
             # handing it our own bound socket keeps errors ours to report.
@@ -139,8 +136,8 @@ class Emulator:
             daemon=True,
         )
         self._thread.start()
-        set_default_base_url(self.endpoint_url)
         self._wait_until_answering()
+        add_running_base_url(self.endpoint_url)
         self.startup_seconds = time.perf_counter() - started
         return self
 
@@ -150,6 +147,7 @@ class Emulator:
         self._server, self._thread = None, None
         if server is None:
             return
+        remove_running_base_url(_endpoint_url(self.host, int(server.port)))
         server.shutdown()
         server.server_close()
         if thread is not None:
@@ -185,20 +183,39 @@ class Emulator:
         return self._server
 
     def _wait_until_answering(self, timeout: float = 30.0) -> None:
-        # moto builds each service's Flask app lazily on first use; this request also makes sure
-        # the serving thread is up before start() returns.
+        # The listening socket exists before the thread starts, so the kernel accepts the
+        # connection at once; the answer proves the serving thread is running requests. The
+        # probe is answered by streamkit's middleware, not moto: moto's /moto-api/data.json
+        # serializes every resource in the process and fails with HTTP 500 once any Lambda
+        # function exists (its lambda model starts a docker client), and moto's state is shared
+        # by every emulator in the process, so a second emulator could never become ready.
         deadline = time.monotonic() + timeout
-        url = f"{self.endpoint_url}/moto-api/data.json"
+        url = f"{self.endpoint_url}{HEALTH_PATH}"
         while True:
             try:
                 with urllib.request.urlopen(url, timeout=5) as response:
                     response.read()
                 return
+            except urllib.error.HTTPError as exc:
+                # The server answered, wrongly: waiting would not change that.
+                self.stop()
+                raise EmulatorError(f"emulator answered {url} with HTTP {exc.code}") from exc
             except OSError as exc:
                 if time.monotonic() > deadline:
                     self.stop()
                     raise EmulatorError(f"emulator did not answer at {url}: {exc}") from exc
                 time.sleep(0.02)
+
+
+def _endpoint_url(host: str, port: int) -> str:
+    # A wildcard bind is reachable on loopback; a client cannot connect to "0.0.0.0".
+    if host in ("0.0.0.0", ""):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
 
 
 def _bind(host: str, port: int) -> socket.socket:
