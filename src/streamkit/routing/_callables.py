@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import functools
-import inspect
 import re
 from collections.abc import Callable
 from typing import Any, Final
 
+# The same questions process_batch asks of its handler, so a handler means the same to both.
+from streamkit.batch._calls import is_async as is_async
+from streamkit.batch._calls import takes_context as takes_context
 from streamkit.routing.exceptions import InvalidRouteError
 
 # Names become idempotency namespaces and metric dimensions: keep them printable and stable.
@@ -33,13 +35,6 @@ def default_name(handler: Callable[..., Any]) -> str:
     return str(name).rsplit("<locals>.", 1)[-1]
 
 
-def is_async(handler: Callable[..., Any]) -> bool:
-    if inspect.iscoroutinefunction(handler):
-        return True
-    call = getattr(handler, "__call__", None)  # noqa: B004 - instances with async __call__
-    return call is not None and inspect.iscoroutinefunction(call)
-
-
 def check_handler(handler: object, what: str) -> Callable[..., Any]:
     if not callable(handler):
         raise InvalidRouteError(f"{what} must be callable, got {type(handler).__name__}")
@@ -49,21 +44,3 @@ def check_handler(handler: object, what: str) -> Callable[..., Any]:
             "stream order (wrap async code with asyncio.run, or use process_batch_async)"
         )
     return handler
-
-
-def takes_context(handler: Callable[..., Any]) -> bool:
-    """True when ``handler`` accepts a second positional argument (the Lambda context)."""
-    try:
-        parameters = inspect.signature(handler).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    positional = 0
-    for parameter in parameters:
-        if parameter.kind is inspect.Parameter.VAR_POSITIONAL:
-            return True
-        if parameter.kind in (
-            inspect.Parameter.POSITIONAL_ONLY,
-            inspect.Parameter.POSITIONAL_OR_KEYWORD,
-        ):
-            positional += 1
-    return positional >= 2

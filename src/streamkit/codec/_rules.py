@@ -1,0 +1,85 @@
+"""What DynamoDB accepts as a number, shared by both walkers of both directions; and the
+signal a fast walker gives up with.
+
+https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.NamingRulesDataTypes.html
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any, Literal
+
+NumberMode = Literal["decimal", "native"]
+BinaryMode = Literal["bytes", "base64"]
+
+# DynamoDB number limits (see the data types page cited above).
+MAX_SIGNIFICANT_DIGITS = 38
+MAX_ADJUSTED_EXPONENT = 125  # largest magnitude 9.9999999999999999999999999999999999999E+125
+MIN_ADJUSTED_EXPONENT = -130  # smallest non-zero magnitude 1E-130
+
+# What the N grammar allows; Decimal alone would also take " 1", "1_000", "NaN" and non-ASCII
+# digits, none of which DynamoDB accepts.
+_NUMBER_SYNTAX = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+class Unusual(Exception):
+    """Raised by a fast walker for input it leaves to the checked walker."""
+
+
+def abbreviated(text: str, limit: int = 48) -> str:
+    """``text`` for an error message: long values are cut in the middle."""
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit // 2]}...{text[-limit // 4 :]} ({len(text)} characters)"
+
+
+def number_problem(number: Decimal) -> str | None:
+    """Why ``number`` is not a valid DynamoDB number, or None if it is."""
+    if not number.is_finite():
+        return f"{number} is not a valid DynamoDB number (NaN and Infinity are not allowed)"
+    if not number:
+        return None  # zero, whatever its exponent
+    # Trailing zeros do not count towards the precision: DynamoDB trims them.
+    significant = len("".join(map(str, number.as_tuple().digits)).rstrip("0"))
+    if significant > MAX_SIGNIFICANT_DIGITS:
+        return (
+            f"{abbreviated(str(number))} has {significant} significant digits; "
+            f"DynamoDB allows at most {MAX_SIGNIFICANT_DIGITS}"
+        )
+    if not MIN_ADJUSTED_EXPONENT <= number.adjusted() <= MAX_ADJUSTED_EXPONENT:
+        return (
+            f"{abbreviated(str(number))} is out of range; DynamoDB numbers are zero or have "
+            "a magnitude from 1E-130 to 9.9999999999999999999999999999999999999E+125"
+        )
+    return None
+
+
+def _parse_number(text: object) -> tuple[Decimal | None, str | None]:
+    """``(Decimal, None)`` for valid DynamoDB number text, else ``(None, reason)``."""
+    if not isinstance(text, str):
+        return None, f"a number must be a string, got {type(text).__name__}"
+    if _NUMBER_SYNTAX.fullmatch(text) is None:
+        shown = abbreviated(repr(text))
+        if text.strip().lstrip("+-").lower() in ("nan", "snan", "inf", "infinity"):
+            return (
+                None,
+                f"{shown} is not a valid DynamoDB number (NaN and Infinity are not allowed)",
+            )
+        return None, f"{shown} is not a number"
+    number = Decimal(text)
+    problem = number_problem(number)
+    return (None, problem) if problem else (number, None)
+
+
+def native_number(number: Decimal) -> int | float:
+    """``numbers="native"``: int for integral values (1, 2.0, 1E+3), float otherwise."""
+    return int(number) if number == number.to_integral_value() else float(number)
+
+
+def checked_number(text: object, numbers: NumberMode) -> Any:
+    """A number from its text, fully checked; raises ValueError(reason) when invalid."""
+    number, problem = _parse_number(text)
+    if number is None:
+        raise ValueError(problem)
+    return number if numbers == "decimal" else native_number(number)
