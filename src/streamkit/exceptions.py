@@ -190,3 +190,73 @@ class InvalidFilterPatternError(StreamkitError, ValueError):
 
 
 __all__ += ["InvalidFilterPatternError"]
+
+
+class TableNotFoundError(StreamkitError, LookupError):
+    """A DynamoDB table named on the command line does not exist on the endpoint.
+
+    ``table`` is the name (or ARN) given; ``endpoint`` says where it was looked up.
+    """
+
+    def __init__(self, table: str, endpoint: str) -> None:
+        self.table = table
+        self.endpoint = endpoint
+        super().__init__(f"table {table} does not exist (looked up on {endpoint})")
+
+
+class StreamNotEnabledError(StreamkitError, LookupError):
+    """A table exists but has no DynamoDB stream enabled, so there is nothing to read."""
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+        super().__init__(
+            f"table {table} has no stream enabled (enable one with StreamSpecification "
+            "StreamEnabled=true, e.g. StreamViewType NEW_AND_OLD_IMAGES)"
+        )
+
+
+class QueueNotFoundError(StreamkitError, LookupError):
+    """An SQS queue named on the command line (URL, ARN or name) does not exist."""
+
+    def __init__(self, queue: str, endpoint: str) -> None:
+        self.queue = queue
+        self.endpoint = endpoint
+        super().__init__(f"queue {queue} does not exist (looked up on {endpoint})")
+
+
+class RecordsUnavailableError(StreamkitError, LookupError):
+    """Stream records an on-failure record describes can no longer be read: they were trimmed
+    (DynamoDB Streams keeps records 24 hours), or the stream or shard is gone (table deleted or
+    recreated, stream disabled long ago). ``reason`` says which."""
+
+    def __init__(self, stream_arn: str, shard_id: str, start_sequence: str, reason: str) -> None:
+        self.stream_arn = stream_arn
+        self.shard_id = shard_id
+        self.start_sequence = start_sequence
+        self.reason = reason
+        super().__init__(
+            f"records from {start_sequence} in {shard_id} of {stream_arn} are no longer in "
+            f"the stream: {reason}"
+        )
+
+
+__all__ += [
+    "QueueNotFoundError",
+    "RecordsUnavailableError",
+    "StreamNotEnabledError",
+    "TableNotFoundError",
+]
+
+
+class InvalidMetricError(StreamkitError, ValueError):
+    """A metric, dimension or namespace breaks a CloudWatch Embedded Metric Format rule
+    (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html).
+    ``field`` names what was wrong (e.g. ``metric 'Latency'``); ``reason`` says why."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}")
+
+
+__all__ += ["InvalidMetricError"]
