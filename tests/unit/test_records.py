@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import streamkit.records as records_module
@@ -447,6 +447,9 @@ def test_item_key_is_the_same_in_another_process() -> None:
     ),
 )
 def test_number_keys_are_equal_exactly_when_the_numbers_are(a: Decimal, b: Decimal) -> None:
+    # DynamoDB numbers carry at most 38 significant digits; wider texts never reach a stream,
+    # and the canonical key form is only defined for valid numbers.
+    assume(all(len(n.normalize().as_tuple().digits) <= 38 for n in (a, b)))
     key_a = one(make_record(keys={"pk": {"N": str(a)}})).item_key
     key_b = one(make_record(keys={"pk": {"N": str(b)}})).item_key
     assert (key_a == key_b) == (a == b)
