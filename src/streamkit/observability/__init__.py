@@ -1,0 +1,56 @@
+"""Tracing, metrics and logs for stream consumers, built in.
+
+- ``observed_batch_handler``: ``batch_handler`` plus all of the below, in one decorator.
+- ``get_logger`` / ``StructuredLogger`` / ``JsonFormatter``: JSON logs with the Lambda
+  context and the stream record's correlation fields; item images are never logged unless
+  ``log_images=True`` or ``STREAMKIT_LOG_IMAGES=true``.
+- ``Metrics`` / ``MetricUnit``: CloudWatch Embedded Metric Format, split to its limits.
+- ``Tracer``: X-Ray subsegments when aws-xray-sdk is installed and enabled, else no-ops.
+
+Importing this package imports neither aws-xray-sdk nor boto3. See docs/observability.md.
+"""
+
+from __future__ import annotations
+
+from streamkit.exceptions import InvalidMetricError
+from streamkit.observability._context import InvocationInfo, current_record, record_fields
+from streamkit.observability.handler import (
+    STREAM_METRICS,
+    ObservedBatchHandler,
+    observed_batch_handler,
+    record_batch_metrics,
+)
+from streamkit.observability.logs import (
+    REDACTED,
+    JsonFormatter,
+    JsonLogHandler,
+    StructuredLogger,
+    get_logger,
+    images_allowed,
+    level_from_env,
+)
+from streamkit.observability.metrics import Metrics, MetricUnit, stdout_sink
+from streamkit.observability.tracing import Span, Tracer
+
+__all__ = [
+    "REDACTED",
+    "STREAM_METRICS",
+    "InvalidMetricError",
+    "InvocationInfo",
+    "JsonFormatter",
+    "JsonLogHandler",
+    "MetricUnit",
+    "Metrics",
+    "ObservedBatchHandler",
+    "Span",
+    "StructuredLogger",
+    "Tracer",
+    "current_record",
+    "get_logger",
+    "images_allowed",
+    "level_from_env",
+    "observed_batch_handler",
+    "record_batch_metrics",
+    "record_fields",
+    "stdout_sink",
+]
