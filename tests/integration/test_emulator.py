@@ -16,6 +16,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -705,3 +706,66 @@ def test_cli_port_in_use_exits_nonzero(listening_socket: socket.socket) -> None:
     assert f"127.0.0.1:{port}" in stderr
     assert "--port 0" in stderr
     assert stdout == ""
+
+
+def test_a_cancelled_transaction_leaves_no_trace_in_the_stream(aws: Any, unique_name: Any) -> None:
+    """moto rolls a cancelled TransactWriteItems back by swapping in table copies, which
+    stranded stream readers on the old shard with phantom records; the emulator restores
+    the live table in place, so readers see only committed changes and every later write."""
+    table = unique_name("tx")
+    stream_arn = create_stream_table(aws.dynamodb, table, view_type="NEW_AND_OLD_IMAGES")
+    aws.dynamodb.put_item(TableName=table, Item={"pk": {"S": "A"}, "n": {"N": "0"}})
+    shard = aws.dynamodbstreams.describe_stream(StreamArn=stream_arn)["StreamDescription"][
+        "Shards"
+    ][0]["ShardId"]
+    seen: list[dict[str, Any]] = []
+    stop = threading.Event()
+
+    def read_continuously() -> None:
+        iterator = aws.dynamodbstreams.get_shard_iterator(
+            StreamArn=stream_arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        while not stop.is_set():
+            page = aws.dynamodbstreams.get_records(ShardIterator=iterator)
+            iterator = page["NextShardIterator"]
+            seen.extend(page["Records"])
+
+    reader = threading.Thread(target=read_continuously)
+    reader.start()
+    try:
+        for _ in range(30):
+            with pytest.raises(ClientError, match="TransactionCanceled"):
+                aws.dynamodb.transact_write_items(
+                    TransactItems=[
+                        {
+                            "Update": {
+                                "TableName": table,
+                                "Key": {"pk": {"S": "A"}},
+                                "UpdateExpression": "SET n = n + :one",
+                                "ExpressionAttributeValues": {":one": {"N": "1"}},
+                            }
+                        },
+                        {
+                            "ConditionCheck": {
+                                "TableName": table,
+                                "Key": {"pk": {"S": "missing"}},
+                                "ConditionExpression": "attribute_exists(pk)",
+                            }
+                        },
+                    ]
+                )
+        aws.dynamodb.put_item(TableName=table, Item={"pk": {"S": "C"}})
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and len(seen) < 2:
+            time.sleep(0.05)
+        time.sleep(0.3)  # give a phantom record the chance to show up
+    finally:
+        stop.set()
+        reader.join(timeout=10)
+
+    events = [(r["eventName"], r["dynamodb"]["Keys"]["pk"]["S"]) for r in seen]
+    assert events == [("INSERT", "A"), ("INSERT", "C")]
+    sequence_numbers = [int(r["dynamodb"]["SequenceNumber"]) for r in seen]
+    assert sequence_numbers[1] == sequence_numbers[0] + 1
+    item = aws.dynamodb.get_item(TableName=table, Key={"pk": {"S": "A"}})["Item"]
+    assert item["n"] == {"N": "0"}

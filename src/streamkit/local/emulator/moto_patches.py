@@ -124,6 +124,7 @@ def apply_moto_patches() -> None:
         _check_event_source_mapping_requests()
         _cache_response_method_names()
         _forget_consumed_shard_iterators()
+        _roll_back_transactions_in_place()
         _applied = True
 
 
@@ -386,3 +387,60 @@ def _forget_consumed_shard_iterators() -> None:
 
     get_records._streamkit_forgets = True  # type: ignore[attr-defined]
     DynamoDBStreamsBackend.get_records = get_records  # type: ignore[method-assign]
+
+
+# --- 7. A cancelled transaction must leave the stream exactly as it was ------------------------
+#
+# moto's DynamoDBBackend.transact_write_items backs every involved table up with deepcopy and,
+# when the transaction is cancelled, *replaces* the table objects with those copies. The
+# writes it made before failing have already appended stream records to the live shard, and
+# the copies carry a new StreamShard object. Stream readers hold iterators bound to the old
+# shard object, which keeps the phantom records of a change that never happened and never
+# receives another record: every later write goes to the copy's shard. (Seen: a reader saw a
+# MODIFY of a cancelled transaction, then never the next real INSERT.)
+#
+# DynamoDB applies a transaction all or nothing and emits stream records only for a committed
+# one. So on cancellation the original table objects are put back, with their items restored
+# from the backup and their shards truncated to the length they had before the transaction:
+# the shard object readers hold stays the live one, and no phantom record survives. Together
+# with the emulator's lock over DynamoDB and DynamoDB Streams requests (server.py), no reader
+# can observe the records in between.
+
+
+def _restore_table_in_place(live: Any, backup: Any, shard_length: int | None) -> None:
+    shard = getattr(live, "stream_shard", None)
+    live.__dict__.update(backup.__dict__)
+    live.stream_shard = shard
+    if shard is not None and shard_length is not None:
+        del shard.items[shard_length:]
+        shard.table = live
+
+
+def _roll_back_transactions_in_place() -> None:
+    from moto.dynamodb.models import DynamoDBBackend
+
+    original = DynamoDBBackend.transact_write_items
+    if getattr(original, "_streamkit_in_place", False):
+        return
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        before: dict[str, tuple[Any, int | None]] = {}
+        for entry in transact_items:
+            _, op = next(iter(entry.items()))
+            name = op.get("TableName") if isinstance(op, dict) else None
+            if name and name in self.tables and name not in before:
+                table = self.tables[name]
+                shard = getattr(table, "stream_shard", None)
+                before[name] = (table, len(shard.items) if shard is not None else None)
+        try:
+            original(self, transact_items)
+        except BaseException:
+            for name, (live, shard_length) in before.items():
+                restored = self.tables.get(name)
+                if restored is not None and restored is not live:
+                    _restore_table_in_place(live, restored, shard_length)
+                    self.tables[name] = live
+            raise
+
+    transact_write_items._streamkit_in_place = True  # type: ignore[attr-defined]
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]

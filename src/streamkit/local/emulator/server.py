@@ -40,8 +40,8 @@ __all__ = ["Emulator"]
 MotoRequestHandler.log_request = lambda *args, **kwargs: None  # type: ignore[method-assign]
 
 
-# Services whose requests run one at a time (see _Dispatcher.__call__).
-_SERIALIZED_SERVICES = frozenset({"dynamodb"})
+# Services whose requests run one at a time, under one shared lock (see _Dispatcher.__call__).
+_SERIALIZED_SERVICES = frozenset({"dynamodb", "dynamodbstreams"})
 
 
 class _Dispatcher(DomainDispatcherApplication):
@@ -54,6 +54,10 @@ class _Dispatcher(DomainDispatcherApplication):
       get duplicate sequence numbers and OldImage/NewImage chains that skip a version. Running
       DynamoDB requests one at a time restores AWS's guarantees; moto's DynamoDB handlers take
       about a millisecond and hold the GIL anyway, so little throughput is lost.
+    - Stream reads share that lock. A cancelled TransactWriteItems in moto appends its stream
+      records and then rolls the shard back (records and sequence counter); a GetRecords in
+      between would see a change that never happened, and the next real write would reuse its
+      sequence number, so a reader that checkpointed the phantom could skip a real record.
     - The host -> backend lookup is a pure function of the host string and scans moto's
       package directory on every call (see moto_patches.py, 5); it is cached.
     """
@@ -61,7 +65,8 @@ class _Dispatcher(DomainDispatcherApplication):
     def __init__(self) -> None:
         super().__init__(create_backend_app)
         self._backend_for_host: dict[str | None, Any] = {}
-        self._service_locks = {service: threading.Lock() for service in _SERIALIZED_SERVICES}
+        shared = threading.Lock()
+        self._service_locks = dict.fromkeys(_SERIALIZED_SERVICES, shared)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         app = self.get_application(environ)
