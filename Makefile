@@ -24,8 +24,8 @@ test: lint typecheck
 	$(BIN)/python -m pytest -q tests
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks scripts
-	$(BIN)/ruff format --check src tests benchmarks scripts
+	$(BIN)/ruff check src tests benchmarks scripts handlers
+	$(BIN)/ruff format --check src tests benchmarks scripts handlers
 
 typecheck: $(STAMP)
 	$(BIN)/mypy src
