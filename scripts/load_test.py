@@ -32,8 +32,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -206,17 +208,31 @@ def _order_item(order: int, step: int) -> dict[str, Any]:
     }
 
 
-def _steady_writes(endpoint: str, region: str, table: str, rate: float, seconds: float) -> int:
-    """Paced put_item calls; orders advance through the workflow so MODIFYs follow INSERTs."""
-    dynamodb = _client("dynamodb", endpoint, region)
+def _steady_writes(
+    endpoint: str, region: str, table: str, rate: float, seconds: float, writers: int
+) -> int:
+    """Paced put_item calls from ``writers`` threads, so one slow call does not hold the rate.
+
+    Orders advance through the workflow so MODIFYs follow INSERTs; an order's next step is
+    ``orders`` writes later, far apart in time, so the threads never race on one item.
+    """
     total = int(rate * seconds)
     orders = max(1, total // len(WORKFLOW))
     start = time.perf_counter()
-    for i in range(total):
+    local = threading.local()
+
+    def write(i: int) -> None:
+        client = getattr(local, "client", None)
+        if client is None:
+            client = local.client = _client("dynamodb", endpoint, region)
         delay = start + i / rate - time.perf_counter()
         if delay > 0:
             time.sleep(delay)
-        dynamodb.put_item(TableName=table, Item=_order_item(i % orders, i // orders))
+        client.put_item(TableName=table, Item=_order_item(i % orders, i // orders))
+
+    with ThreadPoolExecutor(max_workers=writers) as pool:
+        for future in [pool.submit(write, i) for i in range(total)]:
+            future.result()
     return total
 
 
@@ -324,7 +340,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 steady = Phase("steady")
                 print(f"steady: {args.rate:.0f} writes/s for {args.seconds:.0f}s ...")
                 t0 = time.perf_counter()
-                steady.writes = _steady_writes(endpoint, region, table, args.rate, args.seconds)
+                steady.writes = _steady_writes(
+                    endpoint, region, table, args.rate, args.seconds, args.writers
+                )
                 steady.write_seconds = time.perf_counter() - t0
                 _wait_for_lines(out_file, steady.writes, timeout=120)
                 steady.drain_seconds = time.perf_counter() - t0
@@ -357,6 +375,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "seconds": args.seconds,
             "burst": args.burst,
             "batch_size": args.batch_size,
+            "writers": args.writers,
             "parallelization_factor": args.parallelization,
         },
         "phases": [p.summary() for p in phases],
@@ -397,6 +416,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=100.0, help="steady writes per second (100)")
     parser.add_argument("--seconds", type=float, default=15.0, help="steady phase length (15)")
     parser.add_argument("--burst", type=int, default=2000, help="burst items, 0 to skip (2000)")
+    parser.add_argument("--writers", type=int, default=4, help="writer threads (4)")
     parser.add_argument("--batch-size", type=int, default=100, help="mapping BatchSize (100)")
     parser.add_argument("--parallelization", type=int, default=1, help="ParallelizationFactor (1)")
     parser.add_argument(
@@ -408,8 +428,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--region", default=os.environ.get("AWS_REGION", "us-east-1"))
     parser.add_argument("--out", default="results", help="output directory (results/)")
     args = parser.parse_args(argv)
-    if args.rate <= 0 or args.seconds <= 0 or args.burst < 0:
-        parser.error("--rate and --seconds must be positive and --burst not negative")
+    if args.rate <= 0 or args.seconds <= 0 or args.burst < 0 or args.writers < 1:
+        parser.error("--rate, --seconds and --writers must be positive and --burst not negative")
     return args
 
 
