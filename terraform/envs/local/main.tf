@@ -1,0 +1,49 @@
+# The order platform against a local endpoint: the embedded emulator (`streamkit emulator`)
+# or LocalStack (http://localhost:4566). Every service the platform uses points at
+# var.endpoint_url; credentials are dummies the emulators accept.
+#
+#   terraform apply -var endpoint_url=http://127.0.0.1:PORT -var lambda_zip_dir=$PWD/../../../build
+
+provider "aws" {
+  region                      = var.region
+  access_key                  = "test"
+  secret_key                  = "test"
+  skip_credentials_validation = true
+  skip_requesting_account_id  = true
+  skip_metadata_api_check     = true
+  skip_region_validation      = true
+  s3_use_path_style           = true
+
+  # No dynamodbstreams endpoint: the provider never calls the Streams API (mappings take
+  # the stream ARN from the table), and the argument does not exist.
+  endpoints {
+    cloudwatch = var.endpoint_url
+    dynamodb   = var.endpoint_url
+    iam        = var.endpoint_url
+    kms        = var.endpoint_url
+    lambda     = var.endpoint_url
+    logs       = var.endpoint_url
+    s3         = var.endpoint_url
+    sns        = var.endpoint_url
+    sqs        = var.endpoint_url
+    sts        = var.endpoint_url
+  }
+}
+
+module "platform" {
+  source = "../../modules/order_platform"
+
+  name_prefix    = var.name_prefix
+  lambda_zip_dir = var.lambda_zip_dir
+
+  # Locally every record counts (tests write before the runner starts) and nothing waits.
+  starting_position                  = "TRIM_HORIZON"
+  maximum_batching_window_in_seconds = 0
+  batch_size                         = 100
+  maximum_retry_attempts             = 3
+
+  # The shortest deletion window KMS allows: local keys are thrown away with the emulator.
+  kms_deletion_window_in_days = 7
+
+  tags = { project = "streamkit", environment = "local" }
+}

@@ -1,0 +1,287 @@
+# The reference e-commerce order platform: tables, messaging, the five stream consumers and
+# their monitoring. Both environments (envs/local, envs/aws) instantiate this with only the
+# provider and a few mapping settings differing.
+
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+
+locals {
+  account   = data.aws_caller_identity.current.account_id
+  partition = data.aws_partition.current.partition
+  region    = data.aws_region.current.name
+  zip_dir   = trimsuffix(var.lambda_zip_dir, "/")
+
+  # Lambda defaults applied to every consumer; per-function values below.
+  mapping_defaults = {
+    starting_position                  = var.starting_position
+    batch_size                         = var.batch_size
+    maximum_batching_window_in_seconds = var.maximum_batching_window_in_seconds
+    maximum_retry_attempts             = var.maximum_retry_attempts
+    bisect_batch_on_function_error     = true
+    report_batch_item_failures         = true
+  }
+}
+
+# --- encryption key ----------------------------------------------------------------------------
+
+# One customer managed key for the platform's tables, log groups, Lambda environments and the
+# alarm topic. The alarm topic is why it is a CMK: CloudWatch can publish to an encrypted topic
+# only if the key policy grants it, which AWS managed keys cannot.
+resource "aws_kms_key" "platform" {
+  description             = "${var.name_prefix}order-platform data, logs and alarms"
+  enable_key_rotation     = true
+  deletion_window_in_days = var.kms_deletion_window_in_days
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        # Key administration and use are then granted by IAM policies of this account
+        # (the consumers' roles get kms:Decrypt on this key only).
+        Sid       = "AccountIamPolicies"
+        Effect    = "Allow"
+        Principal = { AWS = "arn:${local.partition}:iam::${local.account}:root" }
+        Action    = "kms:*"
+        Resource  = "*"
+      },
+      {
+        # https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html
+        Sid       = "CloudWatchAlarmsPublishToEncryptedTopic"
+        Effect    = "Allow"
+        Principal = { Service = "cloudwatch.amazonaws.com" }
+        Action    = ["kms:Decrypt", "kms:GenerateDataKey*"]
+        Resource  = "*"
+        Condition = { StringEquals = { "aws:SourceAccount" = local.account } }
+      },
+      {
+        # https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html
+        Sid       = "CloudWatchLogsEncryptLogGroups"
+        Effect    = "Allow"
+        Principal = { Service = "logs.${local.region}.amazonaws.com" }
+        Action    = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+        Resource  = "*"
+        Condition = {
+          ArnLike = {
+            "kms:EncryptionContext:aws:logs:arn" = "arn:${local.partition}:logs:${local.region}:${local.account}:log-group:*"
+          }
+        }
+      },
+    ]
+  })
+  tags = var.tags
+}
+
+resource "aws_kms_alias" "platform" {
+  name          = "alias/${var.name_prefix}order-platform"
+  target_key_id = aws_kms_key.platform.key_id
+}
+
+# --- tables ----------------------------------------------------------------------------------
+
+module "orders" {
+  source           = "../stream_table"
+  name             = "${var.name_prefix}orders"
+  hash_key         = "pk"
+  stream_view_type = "NEW_AND_OLD_IMAGES"
+  kms_key_arn      = aws_kms_key.platform.arn
+  tags             = var.tags
+}
+
+module "products" {
+  source           = "../stream_table"
+  name             = "${var.name_prefix}products"
+  hash_key         = "pk"
+  stream_view_type = "NEW_AND_OLD_IMAGES"
+  kms_key_arn      = aws_kms_key.platform.arn
+  tags             = var.tags
+}
+
+module "audit" {
+  source           = "../stream_table"
+  name             = "${var.name_prefix}audit"
+  hash_key         = "pk"
+  range_key        = "sk"
+  stream_view_type = null
+  kms_key_arn      = aws_kms_key.platform.arn
+  tags             = var.tags
+}
+
+# streamkit's idempotency record format: key `id` (S), TTL `expiration` (epoch seconds).
+module "idempotency" {
+  source           = "../stream_table"
+  name             = "${var.name_prefix}idempotency"
+  hash_key         = "id"
+  ttl_attribute    = "expiration"
+  stream_view_type = null
+  kms_key_arn      = aws_kms_key.platform.arn
+  tags             = var.tags
+}
+
+module "aggregates" {
+  source           = "../stream_table"
+  name             = "${var.name_prefix}aggregates"
+  hash_key         = "pk"
+  stream_view_type = null
+  kms_key_arn      = aws_kms_key.platform.arn
+  tags             = var.tags
+}
+
+# CounterAggregator's per-record markers: the idempotency format (key `id`, TTL `expiration`).
+module "fences" {
+  source           = "../stream_table"
+  name             = "${var.name_prefix}fences"
+  hash_key         = "id"
+  ttl_attribute    = "expiration"
+  stream_view_type = null
+  kms_key_arn      = aws_kms_key.platform.arn
+  tags             = var.tags
+}
+
+# --- messaging ---------------------------------------------------------------------------------
+
+# Publishers need no KMS grant for the AWS managed SNS key (its policy admits account
+# principals calling through SNS); SQS subscribers with SSE-SQS can receive from it.
+resource "aws_sns_topic" "cache_invalidations" {
+  name              = "${var.name_prefix}cache-invalidations"
+  kms_master_key_id = "alias/aws/sns"
+  tags              = var.tags
+}
+
+resource "aws_sqs_queue" "notifications" {
+  name                      = "${var.name_prefix}notifications"
+  sqs_managed_sse_enabled   = true
+  message_retention_seconds = 345600
+  tags                      = var.tags
+}
+
+# --- consumers -------------------------------------------------------------------------------
+
+locals {
+  idempotency_statement = {
+    sid       = "IdempotencyRecords"
+    actions   = ["dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"]
+    resources = [module.idempotency.arn]
+  }
+
+  consumers = {
+    audit = {
+      description = "Audit trail of every order and product change."
+      streams     = { orders = module.orders.stream_arn, products = module.products.stream_arn }
+      filters     = []
+      environment = {
+        AUDIT_TABLE       = module.audit.name
+        IDEMPOTENCY_TABLE = module.idempotency.name
+      }
+      statements = [
+        { sid = "WriteAudit", actions = ["dynamodb:PutItem", "dynamodb:BatchWriteItem"], resources = [module.audit.arn] },
+        local.idempotency_statement,
+      ]
+    }
+    cache = {
+      description = "Publishes cache invalidations for modified or removed orders and products."
+      streams     = { orders = module.orders.stream_arn, products = module.products.stream_arn }
+      filters     = [jsonencode({ eventName = ["MODIFY", "REMOVE"] })]
+      environment = {
+        CACHE_TOPIC_ARN   = aws_sns_topic.cache_invalidations.arn
+        IDEMPOTENCY_TABLE = module.idempotency.name
+      }
+      statements = [
+        { sid = "PublishInvalidations", actions = ["sns:Publish"], resources = [aws_sns_topic.cache_invalidations.arn] },
+        local.idempotency_statement,
+      ]
+    }
+    notify = {
+      description = "Notifies customers when an order is paid or shipped."
+      streams     = { orders = module.orders.stream_arn }
+      filters = [jsonencode({
+        eventName = ["MODIFY"]
+        dynamodb  = { NewImage = { status = { S = ["PAID", "SHIPPED"] } } }
+      })]
+      environment = {
+        NOTIFY_QUEUE_URL  = aws_sqs_queue.notifications.url
+        IDEMPOTENCY_TABLE = module.idempotency.name
+      }
+      statements = [
+        { sid = "SendNotifications", actions = ["sqs:SendMessage"], resources = [aws_sqs_queue.notifications.arn] },
+        local.idempotency_statement,
+      ]
+    }
+    analytics = {
+      description = "Exactly-once revenue and order-status counters."
+      streams     = { orders = module.orders.stream_arn }
+      filters     = []
+      environment = {
+        AGGREGATES_TABLE = module.aggregates.name
+        FENCE_TABLE      = module.fences.name
+      }
+      # TransactWriteItems is authorized per contained action: ADD on aggregates (Update),
+      # conditional marker Put on fences; markers are read back with BatchGetItem.
+      statements = [
+        { sid = "AddToAggregates", actions = ["dynamodb:UpdateItem"], resources = [module.aggregates.arn] },
+        { sid = "RecordMarkers", actions = ["dynamodb:PutItem", "dynamodb:BatchGetItem"], resources = [module.fences.arn] },
+      ]
+    }
+    workflow = {
+      description = "Order pipeline PLACED -> VALIDATED -> PAID -> RESERVED -> SHIPPED."
+      streams     = { orders = module.orders.stream_arn }
+      filters     = [jsonencode({ eventName = ["INSERT", "MODIFY"] })]
+      environment = {
+        ORDERS_TABLE   = module.orders.name
+        PRODUCTS_TABLE = module.products.name
+      }
+      statements = [
+        { sid = "AdvanceOrders", actions = ["dynamodb:GetItem", "dynamodb:UpdateItem"], resources = [module.orders.arn] },
+        # Stock reservation: one TransactWriteItems of conditional decrements.
+        { sid = "ReserveStock", actions = ["dynamodb:UpdateItem"], resources = [module.products.arn] },
+      ]
+    }
+  }
+}
+
+module "consumer" {
+  source   = "../stream_consumer"
+  for_each = local.consumers
+
+  function_name      = "${var.name_prefix}${each.key}"
+  description        = each.value.description
+  zip_path           = "${local.zip_dir}/${each.key}.zip"
+  handler            = "app.handler"
+  runtime            = "python3.12"
+  timeout            = var.function_timeout
+  memory_size        = var.function_memory_size
+  environment        = merge(var.function_environment, each.value.environment)
+  kms_key_arn        = aws_kms_key.platform.arn
+  log_retention_days = var.log_retention_days
+  tracing_mode       = var.tracing_mode
+  data_statements    = each.value.statements
+
+  stream_arns                        = each.value.streams
+  filter_patterns                    = each.value.filters
+  starting_position                  = local.mapping_defaults.starting_position
+  batch_size                         = local.mapping_defaults.batch_size
+  maximum_batching_window_in_seconds = local.mapping_defaults.maximum_batching_window_in_seconds
+  maximum_retry_attempts             = local.mapping_defaults.maximum_retry_attempts
+  bisect_batch_on_function_error     = local.mapping_defaults.bisect_batch_on_function_error
+  report_batch_item_failures         = local.mapping_defaults.report_batch_item_failures
+
+  tags = var.tags
+}
+
+# --- monitoring --------------------------------------------------------------------------------
+
+module "monitoring" {
+  source = "../monitoring"
+
+  consumers = {
+    for name, consumer in module.consumer : "${var.name_prefix}${name}" => {
+      function_name = consumer.function_name
+      dlq_name      = consumer.dlq_name
+    }
+  }
+  alarm_topic_name          = "${var.name_prefix}order-platform-alarms"
+  kms_key_id                = aws_kms_key.platform.arn
+  alarm_emails              = var.alarm_emails
+  iterator_age_threshold_ms = var.iterator_age_threshold_ms
+  dashboard_name            = "${var.name_prefix}order-platform"
+  tags                      = var.tags
+}
