@@ -5,7 +5,9 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit integration e2e bench build clean venv
+.PHONY: demo test lint typecheck unit integration e2e bench build clean venv checkov lambdas tf-config
+
+HANDLERS := audit cache notify analytics workflow
 
 venv: $(STAMP)
 
@@ -42,8 +44,20 @@ e2e: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
+## Terraform CLI config (provider filesystem mirror when present), written to terraform/cli.tfrc.
+tf-config: $(STAMP)
+	$(BIN)/python scripts/terraform_cli_config.py
+
+## Deployment zips for the reference handlers, in build/<name>.zip.
+lambdas: $(STAMP)
+	for f in $(HANDLERS); do $(BIN)/python scripts/build_lambda.py handlers/$$f -o build/$$f.zip; done
+
+## checkov in its own venv (it conflicts with python-hcl2); also run by tests/e2e.
+checkov:
+	scripts/checkov.sh
+
 build: $(STAMP)
 	$(BIN)/python -m build --outdir dist .
 
 clean:
-	rm -rf $(VENV) dist build .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-checkov dist build terraform/cli.tfrc .mypy_cache .pytest_cache .ruff_cache
