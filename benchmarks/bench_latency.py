@@ -22,7 +22,6 @@ import io
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +31,7 @@ from typing import Any
 
 import boto3
 
+from streamkit.local.emulator_process import spawn_emulator
 from streamkit.local.runner import Runner
 
 WRITES_PER_SECOND = 100
@@ -82,21 +82,6 @@ def _zip(files: dict[str, str]) -> bytes:
         for name, text in files.items():
             archive.writestr(name, text)
     return buffer.getvalue()
-
-
-def _start_emulator() -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamkit.cli", "emulator", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdout is not None
-    endpoint = proc.stdout.readline().strip()
-    if not endpoint.startswith("http"):
-        proc.kill()
-        raise RuntimeError(f"emulator did not start: {endpoint!r}")
-    return proc, endpoint
 
 
 def _client(service: str, endpoint: str) -> Any:
@@ -184,26 +169,19 @@ def _get_records_ms(
 
 
 def main() -> bool:
-    emulator, endpoint = _start_emulator()
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            latency_file = Path(tmp) / "latency.txt"
-            table, uuid = _setup(endpoint, latency_file)
-            stream_arn = _client("lambda", endpoint).get_event_source_mapping(UUID=uuid)[
-                "EventSourceArn"
-            ]
-            with Runner(endpoint, Path(tmp) / "state", reconcile_interval=1.0) as runner:
-                runner.wait_until(lambda s: s[uuid]["state"] == "polling", timeout=60)
-                writes, rate, put_ms = _write(endpoint, table, SECONDS)
-                runner.wait_until(lambda s: s[uuid]["succeeded"] >= writes, timeout=60)
-                stats = runner.stats()[uuid]
-            latencies = [float(line) * 1000 for line in latency_file.read_text().split()]
-            empty_ms, one_ms = _get_records_ms(endpoint, stream_arn)
-    finally:
-        emulator.terminate()
-        emulator.wait(timeout=10)
-        if emulator.stdout is not None:
-            emulator.stdout.close()
+    with spawn_emulator() as endpoint, tempfile.TemporaryDirectory() as tmp:
+        latency_file = Path(tmp) / "latency.txt"
+        table, uuid = _setup(endpoint, latency_file)
+        stream_arn = _client("lambda", endpoint).get_event_source_mapping(UUID=uuid)[
+            "EventSourceArn"
+        ]
+        with Runner(endpoint, Path(tmp) / "state", reconcile_interval=1.0) as runner:
+            runner.wait_until(lambda s: s[uuid]["state"] == "polling", timeout=60)
+            writes, rate, put_ms = _write(endpoint, table, SECONDS)
+            runner.wait_until(lambda s: s[uuid]["succeeded"] >= writes, timeout=60)
+            stats = runner.stats()[uuid]
+        latencies = [float(line) * 1000 for line in latency_file.read_text().split()]
+        empty_ms, one_ms = _get_records_ms(endpoint, stream_arn)
     return _report(latencies, writes, rate, put_ms, empty_ms, one_ms, stats)
 
 

@@ -29,13 +29,13 @@ import json
 import math
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -126,21 +126,6 @@ def _client(service: str, endpoint: str, region: str) -> Any:
         aws_access_key_id="test",
         aws_secret_access_key="test",
     )
-
-
-def _start_emulator() -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamkit.cli", "emulator", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdout is not None
-    endpoint = proc.stdout.readline().strip()
-    if not endpoint.startswith("http"):
-        proc.kill()
-        raise SystemExit(f"the embedded emulator did not start (got {endpoint!r})")
-    return proc, endpoint
 
 
 def _deploy(
@@ -315,61 +300,49 @@ def _plot(phases: list[Phase], path: Path) -> bool:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from streamkit.local.runner import Runner
+    from streamkit.local import Runner, spawn_emulator
 
     region = args.region
-    emulator = None
-    endpoint = args.endpoint_url
-    if endpoint is None:
-        emulator, endpoint = _start_emulator()
-        print(f"embedded emulator at {endpoint}")
-    try:
-        with tempfile.TemporaryDirectory(prefix="streamkit-load-") as tmp:
-            out_file = Path(tmp) / "handled.txt"
-            table, mapping = _deploy(endpoint, region, args, out_file)
-            print(f"deployed table {table}, mapping {mapping}")
-            runner = (
-                None if args.no_runner else Runner(endpoint, Path(tmp) / "state", region=region)
-            )
-            if runner is not None:
-                runner.start()
-                runner.wait_until(
-                    lambda s: s.get(mapping, {}).get("state") == "polling", timeout=60
-                )
-            try:
-                steady = Phase("steady")
-                print(f"steady: {args.rate:.0f} writes/s for {args.seconds:.0f}s ...")
-                t0 = time.perf_counter()
-                steady.writes = _steady_writes(
-                    endpoint, region, table, args.rate, args.seconds, args.writers
-                )
-                steady.write_seconds = time.perf_counter() - t0
-                _wait_for_lines(out_file, steady.writes, timeout=120)
-                steady.drain_seconds = time.perf_counter() - t0
-                _fill(steady, _read_lines(out_file, 0))
+    with ExitStack() as stack:
+        endpoint = args.endpoint_url
+        if endpoint is None:
+            endpoint = stack.enter_context(spawn_emulator())
+            print(f"embedded emulator at {endpoint}")
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="streamkit-load-"))
+        out_file = Path(tmp) / "handled.txt"
+        table, mapping = _deploy(endpoint, region, args, out_file)
+        print(f"deployed table {table}, mapping {mapping}")
+        runner = None
+        if not args.no_runner:
+            runner = stack.enter_context(Runner(endpoint, Path(tmp) / "state", region=region))
+            runner.wait_until(lambda s: s.get(mapping, {}).get("state") == "polling", timeout=60)
 
-                burst = Phase("burst")
-                if args.burst:
-                    print(f"burst: {args.burst} items with BatchWriteItem ...")
-                    t0 = time.perf_counter()
-                    burst.writes = _burst_writes(endpoint, region, table, args.burst, 10**6)
-                    burst.write_seconds = time.perf_counter() - t0
-                    _wait_for_lines(out_file, steady.writes + burst.writes, timeout=300)
-                    burst.drain_seconds = time.perf_counter() - t0
-                    _fill(burst, _read_lines(out_file, steady.writes))
-                stats = runner.stats().get(mapping, {}) if runner is not None else {}
-            finally:
-                if runner is not None:
-                    runner.stop()
-    finally:
-        if emulator is not None:
-            emulator.terminate()
-            emulator.wait(timeout=10)
+        steady = Phase("steady")
+        print(f"steady: {args.rate:.0f} writes/s for {args.seconds:.0f}s ...")
+        t0 = time.perf_counter()
+        steady.writes = _steady_writes(
+            endpoint, region, table, args.rate, args.seconds, args.writers
+        )
+        steady.write_seconds = time.perf_counter() - t0
+        _wait_for_lines(out_file, steady.writes, timeout=120)
+        steady.drain_seconds = time.perf_counter() - t0
+        _fill(steady, _read_lines(out_file, 0))
+
+        burst = Phase("burst")
+        if args.burst:
+            print(f"burst: {args.burst} items with BatchWriteItem ...")
+            t0 = time.perf_counter()
+            burst.writes = _burst_writes(endpoint, region, table, args.burst, 10**6)
+            burst.write_seconds = time.perf_counter() - t0
+            _wait_for_lines(out_file, steady.writes + burst.writes, timeout=300)
+            burst.drain_seconds = time.perf_counter() - t0
+            _fill(burst, _read_lines(out_file, steady.writes))
+        stats = runner.stats().get(mapping, {}) if runner is not None else {}
     phases = [p for p in (steady, burst) if p.writes]
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     report = {
-        "endpoint": "embedded" if emulator is not None else endpoint,
+        "endpoint": "embedded" if args.endpoint_url is None else endpoint,
         "settings": {
             "rate": args.rate,
             "seconds": args.seconds,

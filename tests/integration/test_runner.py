@@ -23,6 +23,7 @@ from botocore.exceptions import ClientError
 
 from streamkit.local.checkpoints import CheckpointStore
 from streamkit.local.destinations import DeliveryPolicy
+from streamkit.local.emulator_process import spawn_emulator
 from streamkit.local.poller import IdleBackoff
 from streamkit.local.processor import RetryDelay
 from streamkit.local.runner import Runner
@@ -499,19 +500,8 @@ def test_a_restarted_runner_resumes_where_it_stopped(scenario: Callable[..., Sce
 @pytest.fixture
 def private_endpoint(tmp_path: Path) -> Iterator[str]:
     """An emulator of its own (a subprocess), so ``streamkit run`` sees only this test's mapping."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamkit.cli", "emulator", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdout is not None
-    endpoint = proc.stdout.readline().strip()
-    assert endpoint.startswith("http://"), endpoint
-    yield endpoint
-    proc.terminate()
-    proc.wait(timeout=10)
-    proc.stdout.close()
+    with spawn_emulator() as endpoint:
+        yield endpoint
 
 
 def streamkit_run(endpoint: str, state_dir: Path, log: Path) -> subprocess.Popen[bytes]:

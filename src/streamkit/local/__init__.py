@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from streamkit.local.checkpoints import CheckpointStore
     from streamkit.local.emulator import Emulator
+    from streamkit.local.emulator_process import spawn_emulator
     from streamkit.local.functions import (
         FunctionSpec,
         LoadedFunction,
@@ -39,6 +40,7 @@ _LAZY: dict[str, str] = {
     "MappingConfig": "streamkit.local.mapping_config",
     "Runner": "streamkit.local.runner",
     "fetch_function": "streamkit.local.functions",
+    "spawn_emulator": "streamkit.local.emulator_process",
     "install_code": "streamkit.local.functions",
     "load_function_from_directory": "streamkit.local.functions",
     "validate_create_request": "streamkit.local.mapping_config",
@@ -58,6 +60,7 @@ __all__ = [
     "fetch_function",
     "install_code",
     "load_function_from_directory",
+    "spawn_emulator",
     "validate_create_request",
     "validate_update_request",
 ]
