@@ -28,6 +28,7 @@ from streamkit.exceptions import InvalidParameterValueError
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
+    "STREAM_MAPPING_DEFAULTS",
     "MappingConfig",
     "is_dynamodb_stream_arn",
     "validate_create_request",
@@ -35,6 +36,18 @@ __all__ = [
 ]
 
 DEFAULT_BATCH_SIZE = 100
+# What Lambda reports for a stream mapping's optional fields the request left out
+# (https://docs.aws.amazon.com/lambda/latest/api/API_CreateEventSourceMapping.html). The
+# embedded emulator fills them in; MappingConfig.from_api falls back to them.
+STREAM_MAPPING_DEFAULTS: Mapping[str, Any] = {
+    "MaximumBatchingWindowInSeconds": 0,
+    "ParallelizationFactor": 1,
+    "MaximumRecordAgeInSeconds": -1,
+    "MaximumRetryAttempts": -1,
+    "BisectBatchOnFunctionError": False,
+    "TumblingWindowInSeconds": 0,
+    "FunctionResponseTypes": [],
+}
 REPORT_BATCH_ITEM_FAILURES = "ReportBatchItemFailures"
 STARTING_POSITIONS = ("TRIM_HORIZON", "LATEST")
 _MODEL_STARTING_POSITIONS = "[LATEST, AT_TIMESTAMP, TRIM_HORIZON]"
@@ -287,12 +300,28 @@ class MappingConfig:
             function_arn=str(mapping["FunctionArn"]),
             event_source_arn=str(mapping["EventSourceArn"]),
             batch_size=_int(mapping, "BatchSize", DEFAULT_BATCH_SIZE),
-            max_batching_window_s=_int(mapping, "MaximumBatchingWindowInSeconds", 0),
+            max_batching_window_s=_int(
+                mapping,
+                "MaximumBatchingWindowInSeconds",
+                STREAM_MAPPING_DEFAULTS["MaximumBatchingWindowInSeconds"],
+            ),
             starting_position=str(mapping.get("StartingPosition") or "LATEST"),
-            parallelization_factor=_int(mapping, "ParallelizationFactor", 1),
-            max_retry_attempts=_int(mapping, "MaximumRetryAttempts", -1),
-            max_record_age_s=_int(mapping, "MaximumRecordAgeInSeconds", -1),
-            tumbling_window_s=_int(mapping, "TumblingWindowInSeconds", 0),
+            parallelization_factor=_int(
+                mapping, "ParallelizationFactor", STREAM_MAPPING_DEFAULTS["ParallelizationFactor"]
+            ),
+            max_retry_attempts=_int(
+                mapping, "MaximumRetryAttempts", STREAM_MAPPING_DEFAULTS["MaximumRetryAttempts"]
+            ),
+            max_record_age_s=_int(
+                mapping,
+                "MaximumRecordAgeInSeconds",
+                STREAM_MAPPING_DEFAULTS["MaximumRecordAgeInSeconds"],
+            ),
+            tumbling_window_s=_int(
+                mapping,
+                "TumblingWindowInSeconds",
+                STREAM_MAPPING_DEFAULTS["TumblingWindowInSeconds"],
+            ),
             report_batch_item_failures=REPORT_BATCH_ITEM_FAILURES
             in (mapping.get("FunctionResponseTypes") or []),
             filter_patterns=tuple(str(f["Pattern"]) for f in patterns),

@@ -28,7 +28,6 @@ process; every change is towards AWS behaviour.
 from __future__ import annotations
 
 import contextvars
-import importlib
 import json
 import threading
 import time
@@ -41,7 +40,13 @@ from moto.core.exceptions import JsonRESTError
 from moto.dynamodb.models import table as dynamodb_table_models
 from moto.dynamodbstreams.models import dynamodbstreams_backends
 
-from streamkit import exceptions
+from streamkit.exceptions import InvalidParameterValueError
+from streamkit.local.mapping_config import (
+    STREAM_MAPPING_DEFAULTS,
+    is_dynamodb_stream_arn,
+    validate_create_request,
+    validate_update_request,
+)
 
 __all__ = [
     "CODE_PATH_PREFIX",
@@ -226,57 +231,23 @@ def _serve_code_location() -> None:
 #   EventSourceArn"; Lambda answers InvalidParameterValueException "Stream not found: <arn>".
 # - Parameter ranges (BatchSize 1-10000, windows, retries, filters, destinations, ...): moto
 #   checks almost none. The checks live in streamkit.local.mapping_config, shared with the
-#   runner, and are imported lazily so the emulator still works (without them) if that module
-#   is absent. A rejected request gets HTTP 400 with Lambda's error code and body.
+#   runner. A rejected request gets HTTP 400 with Lambda's error code and body.
 # - Update/Delete of an unknown UUID: moto answers 404 with an empty body, which botocore turns
 #   into a bare "404" error; Lambda answers ResourceNotFoundException.
 # - UpdateEventSourceMapping leaves LastModified unchanged in moto; Lambda moves it.
 # - moto omits every optional field the request did not set; Lambda reports its defaults for a
 #   stream mapping (https://docs.aws.amazon.com/lambda/latest/api/API_CreateEventSourceMapping.html),
-#   so the runner and Terraform read the same shape from both. DestinationConfig is left absent.
-
-_STREAM_MAPPING_DEFAULTS: Mapping[str, Any] = {
-    "MaximumBatchingWindowInSeconds": 0,
-    "ParallelizationFactor": 1,
-    "MaximumRecordAgeInSeconds": -1,
-    "MaximumRetryAttempts": -1,
-    "BisectBatchOnFunctionError": False,
-    "TumblingWindowInSeconds": 0,
-    "FunctionResponseTypes": [],
-}
+#   so the runner and Terraform read the same shape from both (STREAM_MAPPING_DEFAULTS in
+#   mapping_config). DestinationConfig is left absent.
 
 
-def _load_validator(name: str) -> Callable[[Mapping[str, Any]], None] | None:
-    try:
-        module = importlib.import_module("streamkit.local.mapping_config")
-    except ModuleNotFoundError as exc:
-        if exc.name == "streamkit.local.mapping_config":
-            return None
-        raise
-    validator: Callable[[Mapping[str, Any]], None] | None = getattr(module, name, None)
-    return validator
-
-
-def _validate(name: str, params: Mapping[str, Any]) -> None:
-    validator = _load_validator(name)
-    if validator is None:
-        return
-    # Looked up by name: the class is added to streamkit.exceptions with mapping_config.
-    error_cls: type[Exception] = getattr(exceptions, "InvalidParameterValueError", ValueError)
+def _validate(validator: Callable[[Mapping[str, Any]], None], params: Mapping[str, Any]) -> None:
     try:
         validator(params)
-    except error_cls as exc:
+    except InvalidParameterValueError as exc:
         # The validator tells the API model's constraint errors (ValidationException) from the
         # service's own checks (InvalidParameterValueException), as Lambda does; both are 400.
-        code = getattr(exc, "code", None)
-        message = getattr(exc, "message", None) or str(exc)
-        error_type = code if isinstance(code, str) else "InvalidParameterValueException"
-        raise LambdaUserError(error_type, message) from exc
-
-
-def _is_dynamodb_stream_arn(arn: str) -> bool:
-    parts = arn.split(":", 5)
-    return len(parts) == 6 and parts[2] == "dynamodb" and "/stream/" in parts[5]
+        raise LambdaUserError(exc.code, exc.message) from exc
 
 
 def _check_stream_exists(backend: Any, arn: str) -> None:
@@ -300,11 +271,11 @@ def _check_event_source_mapping_requests() -> None:
     original_delete = backend_cls.delete_event_source_mapping
 
     def create_event_source_mapping(self: Any, spec: dict[str, Any]) -> Any:
-        _validate("validate_create_request", spec)
+        _validate(validate_create_request, spec)
         arn = spec.get("EventSourceArn")
-        if isinstance(arn, str) and _is_dynamodb_stream_arn(arn):
+        if isinstance(arn, str) and is_dynamodb_stream_arn(arn):
             _check_stream_exists(self, arn)
-            for key, default in _STREAM_MAPPING_DEFAULTS.items():
+            for key, default in STREAM_MAPPING_DEFAULTS.items():
                 if spec.get(key) is None:
                     spec[key] = list(default) if isinstance(default, list) else default
         return original_create(self, spec)
@@ -312,7 +283,7 @@ def _check_event_source_mapping_requests() -> None:
     def update_event_source_mapping(self: Any, uuid: str, spec: dict[str, Any]) -> Any:
         if self.get_event_source_mapping(uuid) is None:
             raise _mapping_not_found(uuid)
-        _validate("validate_update_request", spec)
+        _validate(validate_update_request, spec)
         esm = original_update(self, uuid, spec)
         if esm is not None:
             esm.last_modified = time.time()
