@@ -21,6 +21,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+from scripts.build_lambda import streamkit_package_files
+
 from tests.helpers.aws_clients import AwsClients
 from tests.helpers.lambda_zip import create_function
 from tests.helpers.streams import read_stream
@@ -36,25 +38,15 @@ __all__ = [
 
 T = TypeVar("T")
 
-_PACKAGE = Path(__file__).resolve().parents[2] / "src" / "streamkit"
-
 
 @functools.cache
 def _files() -> tuple[tuple[str, bytes], ...]:
-    found: list[tuple[str, bytes]] = []
-    for path in sorted(_PACKAGE.rglob("*")):
-        if not path.is_file() or "__pycache__" in path.parts:
-            continue
-        if path.suffix not in (".py", ".typed"):
-            continue
-        found.append((f"streamkit/{path.relative_to(_PACKAGE).as_posix()}", path.read_bytes()))
-    if not any(name == "streamkit/__init__.py" for name, _ in found):
-        raise FileNotFoundError(f"no streamkit package at {_PACKAGE}")
-    return tuple(found)
+    # The same file selection as a deployment zip (scripts/build_lambda.py), read once.
+    return tuple(sorted(streamkit_package_files().items()))
 
 
 def streamkit_files() -> dict[str, bytes]:
-    """``{"streamkit/...py": content}`` for every module of the package."""
+    """``{"streamkit/...py": content}`` for every file of the package, as deployed."""
     return dict(_files())
 
 
