@@ -11,10 +11,15 @@ HANDLERS := audit cache notify analytics workflow
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The editable install compiles the codec's native deserializer in place (hatch_build.py);
+# "require" makes a failed compile an error here, so tests and benchmarks never quietly run
+# the pure-Python fallback. Editing that module or the hook reinstalls.
+NATIVE_SOURCES := hatch_build.py src/streamkit/codec/_native_deserializer.py
+
+$(STAMP): pyproject.toml $(NATIVE_SOURCES)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	STREAMKIT_BUILD_NATIVE=require $(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
 ## The main job: load test on the embedded emulator (no AWS account, no docker).
@@ -26,8 +31,8 @@ test: lint typecheck
 	$(BIN)/python -m pytest -q tests
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks scripts handlers
-	$(BIN)/ruff format --check src tests benchmarks scripts handlers
+	$(BIN)/ruff check src tests benchmarks scripts handlers hatch_build.py
+	$(BIN)/ruff format --check src tests benchmarks scripts handlers hatch_build.py
 
 typecheck: $(STAMP)
 	$(BIN)/mypy src
@@ -57,7 +62,8 @@ checkov:
 	scripts/checkov.sh
 
 build: $(STAMP)
-	$(BIN)/python -m build --outdir dist .
+	STREAMKIT_BUILD_NATIVE=require $(BIN)/python -m build --outdir dist .
 
 clean:
 	rm -rf $(VENV) .venv-checkov dist build terraform/cli.tfrc .mypy_cache .pytest_cache .ruff_cache
+	rm -f src/streamkit/codec/*.so src/streamkit/codec/*.source-sha256

@@ -91,12 +91,10 @@ def streamkit_cold_deserializer(event: dict[str, Any]) -> Callable[[], Any]:
     effect to the benchmark repeating the same batch.
     """
     run = streamkit_deserializer(event)
-    walker = codec._fast_decimal_map
-    cell = walker.__closure__[walker.__code__.co_freevars.index("small_numbers")]  # type: ignore[index]
-    table: dict[str, Any] = cell.cell_contents
+    forget_numbers = codec._deserializer.forget_numbers
 
     def cold() -> Any:
-        table.clear()
+        forget_numbers()
         return run()
 
     return cold

@@ -20,13 +20,18 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parents[1] / "src" / "streamkit"
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 _SKIP_DIRS = {"__pycache__", ".mypy_cache", ".pytest_cache"}
+# Bytecode, and the codec's compiled deserializer that an editable install leaves in src/:
+# it is built for this machine's interpreter and platform, not necessarily the Lambda
+# runtime's, and leaving it out keeps the zip (and its CodeSha256) the same on every machine.
+# Without it the codec runs its pure-Python deserializer, with the same results.
+_SKIP_SUFFIXES = {".pyc", ".pyo", ".so", ".pyd", ".source-sha256"}
 
 
 def _tree(root: Path, prefix: str) -> Iterable[tuple[str, bytes]]:
     for path in sorted(root.rglob("*")):
         if not path.is_file() or _SKIP_DIRS.intersection(path.parts):
             continue
-        if path.suffix in (".pyc", ".pyo"):
+        if path.suffix in _SKIP_SUFFIXES:
             continue
         yield f"{prefix}{path.relative_to(root).as_posix()}", path.read_bytes()
 

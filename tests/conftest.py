@@ -23,6 +23,9 @@
 
   The endpoint is never reset between tests: create resources with ``unique_name`` and do
   not rely on an empty account.
+
+- ``each_walker`` (function, streamkit.codec._walker.Deserializer): runs the test once per
+  fast deserializer (pure Python, native), with the codec switched to it.
 """
 
 from __future__ import annotations
@@ -153,3 +156,14 @@ def unique_name() -> Callable[[str], str]:
         return f"{cleaned[:54]}-{uuid.uuid4().hex[:8]}"
 
     return make
+
+
+@pytest.fixture(params=["python", "native"])
+def each_walker(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Any:
+    from streamkit import codec
+    from tests.helpers.walkers import WALKERS
+
+    walker = WALKERS[request.param]
+    monkeypatch.setattr(codec, "_fast_decimal_map", walker.decimal_map)
+    monkeypatch.setattr(codec, "_fast_map_for", walker.map_for)
+    return walker

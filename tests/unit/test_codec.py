@@ -13,7 +13,12 @@ import pytest
 
 from streamkit import codec
 from streamkit.codec import deserialize, deserialize_value, serialize, serialize_value
+from streamkit.codec._walker import Deserializer
 from streamkit.exceptions import DeserializationError, SerializationError
+
+# Every test here runs once with the pure-Python fast deserializer and once with the native
+# (mypyc-compiled) one; serialize tests simply run twice.
+pytestmark = pytest.mark.usefixtures("each_walker")
 
 MAX_NUMBER = "9.9999999999999999999999999999999999999E+125"
 DIGITS_38 = "12345678901234567890123456789012345678"
@@ -547,12 +552,17 @@ def test_fast_walker_agrees_with_the_checked_walker_on_a_realistic_batch() -> No
             assert fast == codec._checked_map(image, "", mode, "an image")
 
 
-def test_remembered_short_numbers_are_bounded_and_stay_exact() -> None:
+def test_remembered_short_numbers_are_bounded_and_stay_exact(each_walker: Deserializer) -> None:
     texts = [str(i) for i in range(10_000)] + [f"-{i}" for i in range(1_000)]
     image = {f"k{i}": {"N": t} for i, t in enumerate(texts)}
+    each_walker.forget_numbers()
     for _ in range(2):  # the second pass reads what the first remembered
-        result = deserialize(image)
-        assert [str(v) for v in result.values()] == texts
-    walker = codec._fast_decimal_map
-    remembered = walker.__closure__[walker.__code__.co_freevars.index("small_numbers")]  # type: ignore[index]
-    assert len(remembered.cell_contents) <= codec._SMALL_NUMBERS_KEPT < len(texts)
+        assert [str(v) for v in deserialize(image).values()] == texts
+        native = deserialize(image, numbers="native")
+        assert list(native.values()) == [int(t) for t in texts]
+        assert all(type(v) is int for v in native.values())
+    # Two tables (one per number mode), each capped.
+    assert 0 < each_walker.remembered_numbers() <= 2 * codec._SMALL_NUMBERS_KEPT
+    assert len(texts) > codec._SMALL_NUMBERS_KEPT
+    each_walker.forget_numbers()
+    assert each_walker.remembered_numbers() == 0

@@ -45,6 +45,11 @@ So the happy path pays no validation beyond a type test per value, and errors st
 their attribute. Tests check that both walkers agree. The fast walkers are in
 ``_fast_deserializer`` and ``_fast_serializer``, the checked ones in ``_checked``, and the
 number rules they share in ``_rules``.
+
+The fast deserializer also exists compiled: ``_native_deserializer`` is the same walk written
+for mypyc, which wheels and ``make`` builds compile to a C extension (``hatch_build.py``).
+``_walker`` picks it when it is importable and current, else the pure-Python walker;
+``COMPILED`` tells which, and ``STREAMKIT_PURE_PYTHON=1`` forces the pure one.
 """
 
 from __future__ import annotations
@@ -57,17 +62,24 @@ from streamkit.codec._checked import checked_serialize_map as _checked_serialize
 from streamkit.codec._checked import checked_serialize_value as _checked_serialize_value
 from streamkit.codec._checked import checked_value as _checked_value
 
-# Unused here: the tests and the codec benchmark look inside the fast deserializer's cache.
+# Unused here: the tests look at the bound of the short-number tables.
 from streamkit.codec._fast_deserializer import SMALL_NUMBERS_KEPT as _SMALL_NUMBERS_KEPT  # noqa: F401
-from streamkit.codec._fast_deserializer import fast_decimal_map as _fast_decimal_map
-from streamkit.codec._fast_deserializer import fast_map_for as _fast_map_for
 from streamkit.codec._fast_serializer import fast_serialize_map_for as _fast_serialize_map_for
 from streamkit.codec._rules import MAX_ADJUSTED_EXPONENT as MAX_ADJUSTED_EXPONENT
 from streamkit.codec._rules import MAX_SIGNIFICANT_DIGITS as MAX_SIGNIFICANT_DIGITS
 from streamkit.codec._rules import MIN_ADJUSTED_EXPONENT as MIN_ADJUSTED_EXPONENT
 from streamkit.codec._rules import BinaryMode, NumberMode
+from streamkit.codec._walker import load_deserializer as _load_deserializer
+
+# The fast deserializer in use: compiled by mypyc when available (see _walker).
+_deserializer = _load_deserializer()
+_fast_decimal_map = _deserializer.decimal_map
+_fast_map_for = _deserializer.map_for
+COMPILED: bool = _deserializer.compiled
+"""True when the compiled (mypyc) deserializer is in use; results are the same either way."""
 
 __all__ = [
+    "COMPILED",
     "BinaryMode",
     "NumberMode",
     "deserialize",

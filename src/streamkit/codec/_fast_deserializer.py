@@ -51,8 +51,12 @@ _SMALL_NUMBER_MAX_LEN = 4
 SMALL_NUMBERS_KEPT = 8192
 
 
-def build_fast_deserializer(numbers: NumberMode) -> Callable[[Any], Any]:
+def build_fast_deserializer(
+    numbers: NumberMode, small_numbers: dict[str, Any]
+) -> Callable[[Any], Any]:
     """The fast walker for one number mode; returns its map function.
+
+    ``small_numbers`` is the mode's table of converted short number texts (see below).
 
     The map and list loops repeat the same tag chain on purpose: handling scalars inline
     saves a Python call per value, which is most of the cost of a walk. Tags are tested in
@@ -67,7 +71,6 @@ def build_fast_deserializer(numbers: NumberMode) -> Callable[[Any], Any]:
     # Only texts of at most 4 characters are kept (a finite domain that real data revisits
     # constantly), and at most SMALL_NUMBERS_KEPT of them (about 1.5 MB), so hostile input
     # cannot make the dict grow without bound; it needs no eviction.
-    small_numbers: dict[str, Any] = {}
     kept = SMALL_NUMBERS_KEPT
     known = small_numbers.get
     a2b_base64 = binascii.a2b_base64
@@ -199,8 +202,21 @@ def build_fast_deserializer(numbers: NumberMode) -> Callable[[Any], Any]:
     return map_
 
 
-fast_decimal_map = build_fast_deserializer("decimal")
-fast_native_map = build_fast_deserializer("native")
+_small_decimals: dict[str, Any] = {}
+_small_natives: dict[str, Any] = {}
+fast_decimal_map = build_fast_deserializer("decimal", _small_decimals)
+fast_native_map = build_fast_deserializer("native", _small_natives)
+
+
+def remembered_numbers() -> int:
+    """How many short number texts are remembered, over both number modes."""
+    return len(_small_decimals) + len(_small_natives)
+
+
+def forget_numbers() -> None:
+    """Empty the short-number tables: the state of a fresh Lambda container."""
+    _small_decimals.clear()
+    _small_natives.clear()
 
 
 def fast_map_for(numbers: str) -> Callable[[Any], Any]:

@@ -1,0 +1,171 @@
+"""The fast deserializer written for mypyc: the same walk as ``_fast_deserializer``, compiled.
+
+Wheels and ``make`` builds compile this module to a C extension (``hatch_build.py``). It is
+about 1.5x faster than the best interpreted walker, so the codec uses it whenever the
+compiled form is importable (see ``codec._walker``), and ``_fast_deserializer`` otherwise.
+
+It is written for the compiler, not the interpreter: plain module-level functions with
+declared types, which mypyc turns into direct C calls and native dict iteration. Interpreted,
+this style is about a third slower than ``_fast_deserializer``'s closures, which is why that
+module stays the pure-Python walker rather than this one.
+
+The contract is the fast walkers' contract: return exactly what the checked walker would for
+the common, exact types, and raise (anything at all) for the rest. A declared type that does
+not match the input makes the compiled code raise TypeError, which is one of those raises:
+``deserialize`` then asks the checked walker, which accepts or names the attribute.
+"""
+
+from __future__ import annotations
+
+import binascii
+from collections.abc import Callable
+from decimal import (
+    Clamped,
+    Context,
+    Inexact,
+    InvalidOperation,
+    Overflow,
+    Rounded,
+    Subnormal,
+    Underflow,
+)
+from typing import Any, Final
+
+from streamkit.codec._rules import (
+    MAX_ADJUSTED_EXPONENT,
+    MAX_SIGNIFICANT_DIGITS,
+    MIN_ADJUSTED_EXPONENT,
+    Unusual,
+    native_number,
+)
+
+# The same strict context as _fast_deserializer's (see the reasons there): it raises instead
+# of rounding whenever DynamoDB could not store the value.
+_DYNAMODB_CONTEXT: Final = Context(
+    prec=MAX_SIGNIFICANT_DIGITS,
+    Emax=MAX_ADJUSTED_EXPONENT,
+    Emin=MIN_ADJUSTED_EXPONENT,
+    traps=[InvalidOperation, Overflow, Subnormal, Underflow, Rounded, Inexact, Clamped],
+)
+_to_decimal: Final = _DYNAMODB_CONTEXT.create_decimal
+
+# Short number texts, converted once per number mode (same bounds and reasons as in
+# _fast_deserializer: a finite domain real data revisits, capped against hostile input).
+_SMALL_NUMBER_MAX_LEN: Final = 4
+SMALL_NUMBERS_KEPT: Final = 8192
+_small_decimals: Final[dict[str, Any]] = {}
+_small_natives: Final[dict[str, Any]] = {}
+
+
+def remembered_numbers() -> int:
+    """How many short number texts are remembered, over both number modes."""
+    return len(_small_decimals) + len(_small_natives)
+
+
+def forget_numbers() -> None:
+    """Empty the short-number tables: the state of a fresh Lambda container."""
+    _small_decimals.clear()
+    _small_natives.clear()
+
+
+def _number(value: Any, native: bool) -> Any:
+    text: str = value  # TypeError unless a str
+    known = _small_natives if native else _small_decimals
+    number = known.get(text)
+    if number is None:
+        number = _to_decimal(text)
+        if not (text.isascii() and number.is_finite()):
+            raise Unusual
+        if native:
+            number = native_number(number)
+        if len(text) <= _SMALL_NUMBER_MAX_LEN and len(known) < SMALL_NUMBERS_KEPT:
+            known[text] = number
+    return number
+
+
+def _binary(value: Any) -> bytes:
+    if type(value) is str:
+        return binascii.a2b_base64(value, strict_mode=True)
+    if type(value) is bytes:
+        raw: bytes = value
+        return raw
+    raise Unusual
+
+
+def _set(tag: str, value: Any, native: bool) -> set[Any]:
+    if type(value) is not list or not value:
+        raise Unusual
+    members: list[Any] = value
+    out: set[Any] = set()
+    if tag == "SS":
+        for member in members:
+            if type(member) is not str:
+                raise Unusual
+            out.add(member)
+    elif tag == "NS":
+        for member in members:
+            out.add(_number(member, native))
+    elif tag == "BS":
+        for member in members:
+            out.add(_binary(member))
+    else:
+        raise Unusual
+    return out
+
+
+def _attribute(av: dict[str, Any], native: bool) -> Any:
+    """One attribute value; tags tested in the order of their frequency in real items."""
+    if len(av) != 1:
+        raise Unusual
+    for tag, value in av.items():
+        if tag == "S":
+            if type(value) is not str:
+                raise Unusual
+            return value
+        if tag == "N":
+            return _number(value, native)
+        if tag == "M":
+            return _map(value, native)
+        if tag == "BOOL":
+            if type(value) is not bool:
+                raise Unusual
+            return value
+        if tag == "NULL":
+            if value is not True:
+                raise Unusual
+            return None
+        if tag == "L":
+            return _list(value, native)
+        if tag == "B":
+            return _binary(value)
+        return _set(tag, value, native)
+    raise Unusual  # unreachable: len(av) == 1
+
+
+def _map(image: dict[str, Any], native: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, av in image.items():
+        out[key] = _attribute(av, native)
+    return out
+
+
+def _list(items: list[Any], native: bool) -> list[Any]:
+    return [_attribute(av, native) for av in items]
+
+
+def fast_decimal_map(image: Any) -> dict[str, Any]:
+    """An attribute map with exact Decimal numbers; raises for anything unusual."""
+    return _map(image, False)
+
+
+def fast_native_map(image: Any) -> dict[str, Any]:
+    """An attribute map with int/float numbers; raises for anything unusual."""
+    return _map(image, True)
+
+
+def fast_map_for(numbers: str) -> Callable[[Any], dict[str, Any]]:
+    if numbers == "decimal":
+        return fast_decimal_map
+    if numbers == "native":
+        return fast_native_map
+    raise ValueError(f"numbers must be 'decimal' or 'native', got {numbers!r}")
