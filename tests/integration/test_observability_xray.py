@@ -94,6 +94,28 @@ def daemon(monkeypatch: pytest.MonkeyPatch) -> Iterator[Daemon]:
         global_sdk_config.set_sdk_enabled(False)  # re-reads AWS_XRAY_SDK_ENABLED=false
 
 
+_recorders: list[Any] = []
+
+
+def new_recorder() -> Any:
+    """An X-Ray SDK recorder, built now (it reads the environment when built).
+
+    Each owns a UDP emitter socket that the SDK never closes; ``_close_emitters`` does.
+    """
+    from aws_xray_sdk.core.recorder import AWSXRayRecorder
+
+    recorder = AWSXRayRecorder()
+    _recorders.append(recorder)
+    return recorder
+
+
+@pytest.fixture(autouse=True)
+def _close_emitters() -> Iterator[None]:
+    yield
+    while _recorders:
+        _recorders.pop().emitter._socket.close()
+
+
 def flatten(entity: dict[str, Any]) -> Iterator[dict[str, Any]]:
     yield entity
     for child in entity.get("subsegments", []):
@@ -131,11 +153,9 @@ def check_batch_and_records(batch: dict[str, Any], records: list[dict[str, Any]]
 def test_lambda_subsegments_stream_to_the_daemon_over_udp(
     daemon: Daemon, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
 ) -> None:
-    from aws_xray_sdk.core.recorder import AWSXRayRecorder
-
     monkeypatch.setenv("LAMBDA_TASK_ROOT", str(tmp_path))  # the SDK's "am I in Lambda" test
     monkeypatch.setenv("_X_AMZN_TRACE_ID", f"Root={TRACE_ROOT};Parent={FACADE_PARENT};Sampled=1")
-    recorder = AWSXRayRecorder()  # built now, it sees Lambda and the daemon address
+    recorder = new_recorder()  # built now, it sees Lambda and the daemon address
     assert type(recorder.context).__name__ == "LambdaContext"
 
     handler = observed_batch_handler(
@@ -163,9 +183,7 @@ def test_lambda_subsegments_stream_to_the_daemon_over_udp(
 
 
 def test_a_segment_begun_outside_lambda_carries_the_subsegments(daemon: Daemon) -> None:
-    from aws_xray_sdk.core.recorder import AWSXRayRecorder
-
-    recorder = AWSXRayRecorder()
+    recorder = new_recorder()
     assert type(recorder.context).__name__ == "Context"
     handler = observed_batch_handler(
         namespace="Orders", service="audit", tracer=Tracer(recorder=recorder), metrics_sink=print
@@ -187,9 +205,7 @@ def test_a_segment_begun_outside_lambda_carries_the_subsegments(daemon: Daemon) 
 
 
 def test_without_a_segment_the_batch_is_processed_untraced(daemon: Daemon) -> None:
-    from aws_xray_sdk.core.recorder import AWSXRayRecorder
-
-    recorder = AWSXRayRecorder()
+    recorder = new_recorder()
     handler = observed_batch_handler(
         namespace="Orders", service="audit", tracer=Tracer(recorder=recorder), metrics_sink=print
     )(handle)
@@ -202,11 +218,9 @@ def test_a_lambda_runtime_without_a_trace_header_is_untraced_and_quiet(
     daemon: Daemon, monkeypatch: pytest.MonkeyPatch, tmp_path: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     """As under a local runner that sets LAMBDA_TASK_ROOT but no _X_AMZN_TRACE_ID."""
-    from aws_xray_sdk.core.recorder import AWSXRayRecorder
-
     monkeypatch.setenv("LAMBDA_TASK_ROOT", str(tmp_path))
     monkeypatch.delenv("_X_AMZN_TRACE_ID", raising=False)
-    recorder = AWSXRayRecorder()
+    recorder = new_recorder()
     handler = observed_batch_handler(
         namespace="Orders", service="audit", tracer=Tracer(recorder=recorder), metrics_sink=print
     )(handle)
