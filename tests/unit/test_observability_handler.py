@@ -412,6 +412,60 @@ def test_the_summary_line_counts_the_batch(capsys: pytest.CaptureFixture[str]) -
     assert summary["service"] == "audit"
 
 
+@pytest.mark.parametrize("is_async", [False, True])
+def test_a_failure_is_logged_with_its_traceback_once(
+    is_async: bool, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The structured ERROR line carries the traceback; streamkit.batch only notes it at DEBUG
+    (without the observed wrapper it logs a WARNING with the traceback, as before)."""
+    sync_handle = failing_on(1)
+
+    async def async_handle(r: StreamRecord) -> None:
+        sync_handle(r)
+
+    handle: Callable[[StreamRecord], Any] = async_handle if is_async else sync_handle
+    with caplog.at_level(logging.DEBUG, logger="streamkit.batch"):
+        response = observed(handle, Sink())(event(record(0), record(1)), LambdaContext())
+    assert response == {"batchItemFailures": [{"itemIdentifier": seq(1)}]}
+    batch_lines = [r for r in caplog.records if r.name == "streamkit.batch"]
+    assert batch_lines and all(r.levelno == logging.DEBUG for r in batch_lines)
+    assert not [r for r in batch_lines if r.exc_info]
+    failures = [
+        line
+        for line in json_lines(capsys.readouterr().out)
+        if line["message"].startswith("record handler failed")
+    ]
+    assert len(failures) == 1 and "Traceback" in failures[0]["exception"]
+
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="streamkit.batch"):
+        process_batch(event(record(0), record(1)), sync_handle)
+    [warning] = [r for r in caplog.records if r.levelno == logging.WARNING and r.exc_info]
+    assert "failed: ValueError: boom 1" in warning.getMessage()
+
+
+def test_a_store_failure_the_handler_never_saw_is_still_logged_by_the_batch(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class BrokenStore(MemoryIdempotencyStore):
+        def open_batch(self, *args: Any, **kwargs: Any) -> Any:
+            session = super().open_batch(*args, **kwargs)
+
+            def is_completed(record: StreamRecord) -> bool:
+                raise ConnectionError("store unreachable")
+
+            session.is_completed = is_completed
+            return session
+
+    with caplog.at_level(logging.DEBUG, logger="streamkit.batch"):
+        response = observed(failing_on(), Sink(), idempotency=BrokenStore())(
+            event(record(0)), LambdaContext()
+        )
+    assert response == {"batchItemFailures": [{"itemIdentifier": seq(0)}]}
+    [warning] = [r for r in caplog.records if r.levelno == logging.WARNING and r.exc_info]
+    assert "ConnectionError: store unreachable" in warning.getMessage()
+
+
 # --- the record handler is called as batch_handler would ------------------------------------
 
 

@@ -190,7 +190,7 @@ def run_batch(
             try:
                 outcome = call(record)
             except Exception as exc:
-                run.fail(record, exc)
+                run.fail(record, exc, raised_by_handler=True)
                 continue
             if outcome is not None and inspect.isawaitable(outcome):
                 discard_awaitable(outcome)
@@ -223,7 +223,7 @@ async def run_batch_async(
                 if inspect.isawaitable(outcome):
                     outcome = await outcome
             except Exception as exc:
-                run.fail(record, exc)
+                run.fail(record, exc, raised_by_handler=True)
                 continue
             if tracks_success:
                 run.succeed(record, outcome)

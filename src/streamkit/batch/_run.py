@@ -28,6 +28,12 @@ from streamkit.records import NumberMode, StreamRecord, parse_event
 # The package's one logger, named for the public module users configure.
 logger = logging.getLogger("streamkit.batch")
 
+# Set to True on a record handler that logs its own failures, with their tracebacks, and its
+# own batch summary (``observed_batch_handler``'s wrapper does): this module then logs those
+# at DEBUG only, instead of a second WARNING with the same traceback. Failures the handler
+# never saw (the idempotency store, an awaitable from a sync handler) are logged as usual.
+HANDLER_LOGS_FAILURES: Final = "_streamkit_logs_failures"
+
 # The fate of each record, in _BatchRun._outcomes; reported fates are >= _FAILED.
 _PENDING: Final = 0
 _SUCCEEDED: Final = 1
@@ -45,6 +51,7 @@ class _BatchRun:
 
     __slots__ = (
         "_blocked_keys",
+        "_handler_logs_failures",
         "_outcomes",
         "_per_key",
         "_position",
@@ -71,6 +78,7 @@ class _BatchRun:
         self._position = -1  # index of the record being decided or run
         self._stopped = False  # a failure ended the batch (fail_fast, or an unkeyed record)
         self._blocked_keys: set[str] = set()
+        self._handler_logs_failures = False
 
     @classmethod
     def start(
@@ -86,7 +94,9 @@ class _BatchRun:
         check_ordering(ordering)
         records = parse_event(event, numbers=numbers)  # InvalidEventError: see package doc
         if provider is None:
-            return cls(records, ordering, None, "")
+            run = cls(records, ordering, None, "")
+            run._handler_logs_failures = getattr(handler, HANDLER_LOGS_FAILURES, False) is True
+            return run
         store_name = _describe(provider)
         try:
             session = provider.open_batch(
@@ -104,7 +114,9 @@ class _BatchRun:
                 exc_info=exc,
             )
             return cls._failing_all(records, ordering, exc)
-        return cls(records, ordering, session, store_name)
+        run = cls(records, ordering, session, store_name)
+        run._handler_logs_failures = getattr(handler, HANDLER_LOGS_FAILURES, False) is True
+        return run
 
     @classmethod
     def _failing_all(
@@ -206,18 +218,22 @@ class _BatchRun:
                     exc,
                 )
 
-    def fail(self, record: StreamRecord, error: BaseException) -> None:
+    def fail(
+        self, record: StreamRecord, error: BaseException, *, raised_by_handler: bool = False
+    ) -> None:
         identifier = record.item_identifier
         self._outcomes[self._position] = _FAILED
         self._result.errors.append((identifier, error))
-        logger.warning(
+        logged_by_handler = raised_by_handler and self._handler_logs_failures
+        logger.log(
+            logging.DEBUG if logged_by_handler else logging.WARNING,
             "record %s (position %d of %d) failed: %s: %s",
             identifier or "<no SequenceNumber>",
             self._position + 1,
             len(self._records),
             type(error).__name__,
             error,
-            exc_info=error,
+            exc_info=None if logged_by_handler else error,
         )
         if self._per_key:
             try:
@@ -264,7 +280,8 @@ class _BatchRun:
             ]
         self._flush()
         if result.failed_identifiers:
-            logger.warning(
+            logger.log(
+                logging.DEBUG if self._handler_logs_failures else logging.WARNING,
                 "batch of %d: %d succeeded, %d already completed, %d failed, %d skipped; "
                 "reporting %d records from %s",
                 result.total,

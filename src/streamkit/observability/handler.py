@@ -21,6 +21,7 @@ from typing import Any, Final, overload
 
 from streamkit.batch import BatchResponse, BatchResult, IdempotencyProvider, Ordering, run_batch
 from streamkit.batch._calls import bind_context, default_namespace, is_async
+from streamkit.batch._run import HANDLER_LOGS_FAILURES
 from streamkit.batch._types import check_ordering
 from streamkit.observability._context import (
     ColdStart,
@@ -223,6 +224,7 @@ class _Invocation:
                 finally:
                     self._after(token, span, t0)
 
+            setattr(observed_async, HANDLER_LOGS_FAILURES, True)  # see streamkit.batch._run
             return observed_async
 
         def observed(record: StreamRecord) -> Any:
@@ -235,6 +237,7 @@ class _Invocation:
             finally:
                 self._after(token, span, t0)
 
+        setattr(observed, HANDLER_LOGS_FAILURES, True)  # see streamkit.batch._run
         return observed
 
     def _before(self, record: StreamRecord) -> tuple[Any, Span, float]:
