@@ -23,7 +23,6 @@ import os
 import statistics
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -32,30 +31,13 @@ import boto3
 from botocore.config import Config
 
 from benchmarks import _data
+from benchmarks._requests import RequestCounter
 from streamkit.batch import process_batch
 from streamkit.idempotency import DynamoDBIdempotencyStore, LocalCache, idempotent
 
 BATCH = 100
 REPEATS = 7
 REQUEST_TARGET = 6
-
-
-class Requests:
-    """Counts a client's HTTP requests by operation."""
-
-    def __init__(self, client: Any) -> None:
-        self.counts: Counter[str] = Counter()
-        client.meta.events.register("before-send.dynamodb", self._count)
-
-    def _count(self, request: Any, **_: Any) -> None:
-        target = request.headers.get("X-Amz-Target", b"")
-        target = target.decode() if isinstance(target, bytes) else target
-        self.counts[target.rsplit(".", 1)[-1]] += 1
-
-    def take(self) -> int:
-        total = sum(self.counts.values())
-        self.counts.clear()
-        return total
 
 
 @contextmanager
@@ -166,7 +148,7 @@ def timed(run: Callable[[dict[str, Any]], Any], event: dict[str, Any]) -> float:
 def main() -> bool:
     with endpoint() as url:
         ours_client, theirs_client = make_client(url), make_client(url)
-        ours_requests, theirs_requests = Requests(ours_client), Requests(theirs_client)
+        ours_requests, theirs_requests = RequestCounter(ours_client), RequestCounter(theirs_client)
         suffix = uuid.uuid4().hex[:8]
         ours_table, theirs_table = f"bench-sk-{suffix}", f"bench-pt-{suffix}"
         create_table(ours_client, ours_table)

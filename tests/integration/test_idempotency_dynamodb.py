@@ -13,6 +13,7 @@ from typing import Any
 
 import boto3
 import pytest
+from benchmarks._requests import RequestCounter
 from botocore.config import Config
 
 from streamkit.batch import process_batch, run_batch
@@ -32,26 +33,6 @@ from streamkit.idempotency.items import MAX_ITEM_BYTES
 from tests.helpers import AwsClients
 
 NAMESPACE = "orders.on_change"
-
-
-class RequestCounter:
-    """Counts DynamoDB HTTP requests by operation (``X-Amz-Target``)."""
-
-    def __init__(self, client: Any) -> None:
-        self.counts: Counter[str] = Counter()
-        client.meta.events.register("before-send.dynamodb", self._count)
-
-    def _count(self, request: Any, **_: Any) -> None:
-        target = request.headers.get("X-Amz-Target", b"")
-        target = target.decode() if isinstance(target, bytes) else target
-        self.counts[target.rsplit(".", 1)[-1]] += 1
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-    def reset(self) -> None:
-        self.counts.clear()
 
 
 def new_client(endpoint_url: str, region: str = "us-east-1") -> Any:
