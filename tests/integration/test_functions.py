@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -99,3 +101,51 @@ def test_fetching_a_function_that_does_not_exist_names_it(
     with pytest.raises(FunctionCodeError, match="GetFunction failed") as caught:
         fetch_function(aws.lambda_, name, state_dir=tmp_path)
     assert caught.value.function == name
+
+
+REPORT_TRACE_ENV = """
+import os
+
+
+def handler(event, context):
+    return {
+        name: os.environ.get(name)
+        for name in ("_X_AMZN_TRACE_ID", "AWS_XRAY_DAEMON_ADDRESS", "AWS_XRAY_CONTEXT_MISSING")
+    }
+"""
+TRACE_HEADER = re.compile(
+    r"Root=1-(?P<time>[0-9a-f]{8})-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=(?P<sampled>[01])"
+)
+
+
+@pytest.mark.parametrize(("mode", "sampled"), [("Active", "1"), ("PassThrough", "0")])
+def test_each_invocation_gets_a_fresh_trace_header_sampled_as_configured(
+    aws: AwsClients,
+    endpoint_url: str,
+    region: str,
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    mode: str,
+    sampled: str,
+) -> None:
+    name = unique_name("fn-trace")
+    create_function(aws.lambda_, name, {"app.py": REPORT_TRACE_ENV})
+    aws.lambda_.update_function_configuration(FunctionName=name, TracingConfig={"Mode": mode})
+    aws.lambda_.get_waiter("function_updated_v2").wait(FunctionName=name)
+    monkeypatch.setenv("AWS_XRAY_DAEMON_ADDRESS", "127.0.0.1:39001")  # passed on to workers
+
+    function = fetch_function(aws.lambda_, name, state_dir=tmp_path)
+    assert function.spec.tracing_mode == mode
+    started = time.time()
+    with FunctionInvoker(function, endpoint_url=endpoint_url, region=region) as invoker:
+        first, second = invoker.invoke({}).payload, invoker.invoke({}).payload  # one warm worker
+    headers = [first["_X_AMZN_TRACE_ID"], second["_X_AMZN_TRACE_ID"]]
+    for header in headers:
+        match = TRACE_HEADER.fullmatch(header)
+        assert match, header
+        assert match["sampled"] == sampled
+        assert abs(int(match["time"], 16) - started) < 60
+    assert headers[0] != headers[1]  # a new trace per invocation, not per worker
+    assert first["AWS_XRAY_DAEMON_ADDRESS"] == "127.0.0.1:39001"
+    assert first["AWS_XRAY_CONTEXT_MISSING"] == "LOG_ERROR"

@@ -272,6 +272,12 @@ def _invoke(
     global _current_request_id
     request_id = str(request["request_id"])
     _current_request_id = request_id
+    # As Lambda's runtime does before each call: the X-Ray SDK reads it per invocation.
+    trace_header = request.get("trace_header")
+    if trace_header:
+        os.environ["_X_AMZN_TRACE_ID"] = str(trace_header)
+    else:
+        os.environ.pop("_X_AMZN_TRACE_ID", None)
     error: dict[str, Any] | None = None
     body = b""
     started = time.perf_counter()

@@ -77,6 +77,8 @@ class FunctionSpec:
     """Layer ARNs. The local runtime does not fetch layers; it warns that they are ignored."""
     role: str = ""
     package_type: str = "Zip"
+    tracing_mode: str = "PassThrough"
+    """``TracingConfig.Mode``: ``Active`` invocations get a sampled X-Ray trace header."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "environment", MappingProxyType(dict(self.environment)))
@@ -102,6 +104,7 @@ class FunctionSpec:
             layers=tuple(layer["Arn"] for layer in configuration.get("Layers") or ()),
             role=configuration.get("Role") or "",
             package_type=configuration.get("PackageType") or "Zip",
+            tracing_mode=(configuration.get("TracingConfig") or {}).get("Mode") or "PassThrough",
         )
 
     @property

@@ -10,6 +10,8 @@ numbered section below says what moto does, what AWS does, and why it matters:
 4. Event source mapping requests are validated, defaulted and answered like Lambda does.
 5. Two per-request lookups are cached (speed only).
 6. GetRecords forgets the iterator it consumed (memory stays flat while idle-polling).
+7. A cancelled transaction leaves the stream exactly as it was.
+8. UpdateFunctionConfiguration applies TracingConfig.
 
 server.py adds one more: DynamoDB requests run one at a time, so concurrent writes get unique,
 ordered sequence numbers and consistent OldImage/NewImage chains.
@@ -130,6 +132,7 @@ def apply_moto_patches() -> None:
         _cache_response_method_names()
         _forget_consumed_shard_iterators()
         _roll_back_transactions_in_place()
+        _update_function_configuration_applies_tracing()
         _applied = True
 
 
@@ -415,3 +418,24 @@ def _roll_back_transactions_in_place() -> None:
 
     transact_write_items._streamkit_in_place = True  # type: ignore[attr-defined]
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
+# --- 8. UpdateFunctionConfiguration applies TracingConfig ---------------------------------------
+#
+# moto's LambdaFunction.update_configuration ignores TracingConfig: the mode stays what
+# CreateFunction set. Lambda applies it. It matters twice: the local runtime gives Active
+# functions sampled trace headers (streamkit.local.trace_header), and Terraform, which changes
+# tracing_config in place, would otherwise plan the same change forever.
+
+
+def _update_function_configuration_applies_tracing() -> None:
+    function_cls = lambda_models.LambdaFunction
+    original: Callable[[Any, dict[str, Any]], dict[str, Any]] = function_cls.update_configuration
+
+    def update_configuration(self: Any, config_updates: dict[str, Any]) -> dict[str, Any]:
+        tracing = config_updates.get("TracingConfig")
+        if isinstance(tracing, dict) and tracing.get("Mode") in ("Active", "PassThrough"):
+            self.tracing_config = {"Mode": tracing["Mode"]}
+        return original(self, config_updates)
+
+    function_cls.update_configuration = update_configuration  # type: ignore[method-assign]

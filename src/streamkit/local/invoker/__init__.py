@@ -23,7 +23,10 @@ Worker environment: the function's Environment variables, then Lambda's reserved
 local endpoint (as under LocalStack). Of the runner's own environment only ``PATH``, ``LANG``,
 ``LC_ALL`` and ``TMPDIR`` pass through; ``HOME`` does not, and ``AWS_CONFIG_FILE`` /
 ``AWS_SHARED_CREDENTIALS_FILE`` point at /dev/null so botocore in the worker never reads the
-developer's AWS profiles (which may name real accounts).
+developer's AWS profiles (which may name real accounts). ``AWS_XRAY_DAEMON_ADDRESS`` is the
+runner's own if it has one (else the SDK's default, 127.0.0.1:2000), and each invocation gets
+a fresh ``_X_AMZN_TRACE_ID``, sampled for ``TracingConfig.Mode = Active`` functions
+(``streamkit.local.trace_header``).
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from streamkit.local.invoker._result import (
     platform_error,
 )
 from streamkit.local.invoker._worker import Worker
+from streamkit.local.trace_header import new_trace_header
 
 __all__ = [
     "DEFAULT_CREDENTIALS",
@@ -251,6 +255,7 @@ class FunctionInvoker:
                 "invoked_function_arn": self._spec.arn,
                 "client_context": None,
                 "cognito_identity": None,
+                "trace_header": new_trace_header(self._spec.tracing_mode),
             },
             event_body,
         )

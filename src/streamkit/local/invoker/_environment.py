@@ -11,6 +11,7 @@ from pathlib import Path
 
 from streamkit.local.functions import FunctionSpec
 from streamkit.local.invoker._worker import WORKER_MAIN
+from streamkit.local.trace_header import DEFAULT_DAEMON_ADDRESS
 
 # The package's one logger, named for the public module users configure.
 logger = logging.getLogger("streamkit.local.invoker")
@@ -69,6 +70,13 @@ def build_worker_environment(
             "LAMBDA_RUNTIME_DIR": str(WORKER_MAIN.parent),
             # Leave the unpacked code as it was downloaded (Lambda's /var/task is read-only).
             "PYTHONDONTWRITEBYTECODE": "1",
+            # Set by Lambda for the X-Ray SDK; the trace header itself comes per invocation.
+            # A daemon address in the runner's own environment (a local X-Ray daemon, a test
+            # listener) is passed on.
+            "AWS_XRAY_DAEMON_ADDRESS": os.environ.get(
+                "AWS_XRAY_DAEMON_ADDRESS", DEFAULT_DAEMON_ADDRESS
+            ),
+            "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
         }
     )
     python_path = _python_path(code_dir, spec.environment.get("PYTHONPATH"))
