@@ -342,6 +342,36 @@ def test_deserialize_value_paths_start_at_the_value() -> None:
     assert info.value.path == ""
 
 
+def _nested_av(levels: int, tag: str) -> dict[str, Any]:
+    """``levels`` lists or maps around {"N": "7"}, as DynamoDB JSON."""
+    av: dict[str, Any] = {"N": "7"}
+    for _ in range(levels):
+        av = {"M": {"a": av}} if tag == "M" else {"L": [av]}
+    return av
+
+
+@pytest.mark.parametrize("tag", ["M", "L"])
+def test_nesting_up_to_dynamodbs_limit_is_read(tag: str) -> None:
+    value: Any = deserialize({"x": _nested_av(codec.MAX_NESTING_DEPTH, tag)})["x"]
+    for _ in range(codec.MAX_NESTING_DEPTH):
+        value = value["a"] if tag == "M" else value[0]
+    assert value == Decimal("7")
+
+
+@pytest.mark.parametrize("tag", ["M", "L"])
+@pytest.mark.parametrize("levels", [codec.MAX_NESTING_DEPTH + 1, 100_000])
+def test_nesting_beyond_the_limit_is_an_error_naming_the_too_deep_container(
+    tag: str, levels: int
+) -> None:
+    # 100,000 levels: a RecursionError (or a C stack overflow in the compiled walker) if the
+    # walkers did not stop at the limit.
+    with pytest.raises(DeserializationError) as caught:
+        deserialize({"x": _nested_av(levels, tag)})
+    step = ".a" if tag == "M" else "[0]"
+    assert caught.value.path == "x" + step * codec.MAX_NESTING_DEPTH
+    assert "nested more than 32 levels deep" in caught.value.reason
+
+
 def test_deserialize_value_converts_scalars_and_containers() -> None:
     assert deserialize_value({"S": "x"}) == "x"
     assert deserialize_value({"NULL": True}) is None
@@ -489,6 +519,24 @@ def test_serialize_requires_a_mapping() -> None:
     with pytest.raises(SerializationError) as info:
         serialize([1])  # type: ignore[arg-type]
     assert (info.value.path, info.value.reason) == ("", "expected a mapping, got list")
+
+
+def test_serialize_stops_at_the_nesting_limit_and_at_self_reference() -> None:
+    value: Any = 7
+    for _ in range(codec.MAX_NESTING_DEPTH):
+        value = {"a": value}
+    assert deserialize(serialize({"x": value})) == {"x": value}
+    with pytest.raises(SerializationError, match="nested more than 32 levels deep") as caught:
+        serialize({"x": [value]})
+    assert caught.value.path == "x[0]" + ".a" * (codec.MAX_NESTING_DEPTH - 1)
+    looped: dict[str, Any] = {}
+    looped["self"] = looped
+    with pytest.raises(SerializationError, match="nested more than 32 levels deep"):
+        serialize(looped)
+    listed: list[Any] = []
+    listed.append(listed)
+    with pytest.raises(SerializationError, match="nested more than 32 levels deep"):
+        serialize({"l": listed})
 
 
 def test_serialize_value_paths_start_at_the_value() -> None:

@@ -27,6 +27,9 @@ Floats are rejected by ``serialize``: they do not round-trip (deserialize gives 
 most binary fractions have no short exact decimal form). ``convert_floats=True`` converts
 them through ``Decimal(repr(f))``, the shortest decimal that reads back as the same float.
 
+Lists and maps nest at most 32 levels deep, as in DynamoDB; deeper input (or a value that
+contains itself) is an error, never a RecursionError or a crash.
+
 Errors are ``DeserializationError`` / ``SerializationError`` (ValueErrors) whose ``path``
 names the attribute, e.g. ``order.lines[2].qty``.
 
@@ -66,6 +69,7 @@ from streamkit.codec._checked import checked_value as _checked_value
 from streamkit.codec._fast_deserializer import SMALL_NUMBERS_KEPT as _SMALL_NUMBERS_KEPT  # noqa: F401
 from streamkit.codec._fast_serializer import fast_serialize_map_for as _fast_serialize_map_for
 from streamkit.codec._rules import MAX_ADJUSTED_EXPONENT as MAX_ADJUSTED_EXPONENT
+from streamkit.codec._rules import MAX_NESTING_DEPTH as MAX_NESTING_DEPTH
 from streamkit.codec._rules import MAX_SIGNIFICANT_DIGITS as MAX_SIGNIFICANT_DIGITS
 from streamkit.codec._rules import MIN_ADJUSTED_EXPONENT as MIN_ADJUSTED_EXPONENT
 from streamkit.codec._rules import BinaryMode, NumberMode

@@ -14,6 +14,8 @@ from decimal import Decimal
 from typing import Any
 
 from streamkit.codec._rules import (
+    MAX_NESTING_DEPTH,
+    NESTING_PROBLEM,
     BinaryMode,
     NumberMode,
     abbreviated,
@@ -76,7 +78,8 @@ def _checked_set(tag: str, members: object, path: str, numbers: NumberMode) -> s
     return result
 
 
-def checked_value(av: object, path: str, numbers: NumberMode) -> Any:
+def checked_value(av: object, path: str, numbers: NumberMode, depth: int = 0) -> Any:
+    """``av`` decoded, or DeserializationError; ``depth`` lists and maps enclose it."""
     if not isinstance(av, Mapping):
         raise DeserializationError(
             path, f"expected an attribute value (a mapping with one type tag), got {_type_name(av)}"
@@ -110,19 +113,27 @@ def checked_value(av: object, path: str, numbers: NumberMode) -> Any:
                 path, f"NULL value must be true, got {abbreviated(repr(value))}"
             )
         return None
+    if tag in ("L", "M") and depth >= MAX_NESTING_DEPTH:
+        raise DeserializationError(path, NESTING_PROBLEM)
     if tag == "L":
         if not isinstance(value, list):
             raise DeserializationError(path, f"L value must be a list, got {_type_name(value)}")
-        return [checked_value(item, f"{path}[{i}]", numbers) for i, item in enumerate(value)]
+        return [
+            checked_value(item, f"{path}[{i}]", numbers, depth + 1) for i, item in enumerate(value)
+        ]
     if tag == "M":
-        return checked_map(value, path, numbers, "M value")
+        return checked_map(value, path, numbers, "M value", depth + 1)
     return _checked_set(tag, value, path, numbers)
 
 
-def checked_map(image: object, path: str, numbers: NumberMode, what: str) -> dict[str, Any]:
+def checked_map(
+    image: object, path: str, numbers: NumberMode, what: str, depth: int = 0
+) -> dict[str, Any]:
     if not isinstance(image, Mapping):
         raise DeserializationError(path, f"{what} must be a mapping, got {_type_name(image)}")
-    return {key: checked_value(av, _key_path(path, key), numbers) for key, av in image.items()}
+    return {
+        key: checked_value(av, _key_path(path, key), numbers, depth) for key, av in image.items()
+    }
 
 
 # --- serializer -----------------------------------------------------------------------------
@@ -176,8 +187,10 @@ def _checked_set_out(
 
 
 def checked_serialize_value(
-    value: object, path: str, convert_floats: bool, binary: BinaryMode
+    value: object, path: str, convert_floats: bool, binary: BinaryMode, depth: int = 0
 ) -> dict[str, Any]:
+    """``value`` as an attribute value, or SerializationError; ``depth`` lists and maps
+    enclose it (a value that contains itself ends at the nesting limit)."""
     if value is None:
         return {"NULL": True}
     if isinstance(value, bool):
@@ -190,24 +203,26 @@ def checked_serialize_value(
         return {"B": _checked_binary_out(value, binary)}
     if isinstance(value, set | frozenset):
         return _checked_set_out(value, path, convert_floats, binary)
+    if isinstance(value, list | tuple | Mapping) and depth >= MAX_NESTING_DEPTH:
+        raise SerializationError(path, NESTING_PROBLEM)
     if isinstance(value, list | tuple):
         return {
             "L": [
-                checked_serialize_value(item, f"{path}[{i}]", convert_floats, binary)
+                checked_serialize_value(item, f"{path}[{i}]", convert_floats, binary, depth + 1)
                 for i, item in enumerate(value)
             ]
         }
     if isinstance(value, Mapping):
-        return {"M": checked_serialize_map(value, path, convert_floats, binary)}
+        return {"M": checked_serialize_map(value, path, convert_floats, binary, depth + 1)}
     raise SerializationError(path, f"unsupported type {_type_name(value)}")
 
 
 def checked_serialize_map(
-    obj: object, path: str, convert_floats: bool, binary: BinaryMode
+    obj: object, path: str, convert_floats: bool, binary: BinaryMode, depth: int = 0
 ) -> dict[str, Any]:
     if not isinstance(obj, Mapping):
         raise SerializationError(path, f"expected a mapping, got {_type_name(obj)}")
     return {
-        key: checked_serialize_value(value, _key_path(path, key), convert_floats, binary)
+        key: checked_serialize_value(value, _key_path(path, key), convert_floats, binary, depth)
         for key, value in obj.items()
     }

@@ -25,6 +25,7 @@ from typing import Any
 
 from streamkit.codec._rules import (
     MAX_ADJUSTED_EXPONENT,
+    MAX_NESTING_DEPTH,
     MAX_SIGNIFICANT_DIGITS,
     MIN_ADJUSTED_EXPONENT,
     NumberMode,
@@ -75,6 +76,7 @@ def build_fast_deserializer(
     known = small_numbers.get
     a2b_base64 = binascii.a2b_base64
     copy_dict = dict.copy
+    max_depth = MAX_NESTING_DEPTH
 
     def number(text: Any) -> Any:
         """What the inline N branches below do, for the rarer NS members."""
@@ -118,7 +120,8 @@ def build_fast_deserializer(
         "BS": binary_set,
     }
 
-    def map_(image: Any) -> dict[str, Any]:
+    # ``depth``: how many lists and maps enclose the values being walked.
+    def map_(image: Any, depth: int = 0) -> dict[str, Any]:
         # Starting from a copy allocates the result at its final size once; each store
         # below then replaces a value instead of growing the dict.
         out: dict[str, Any] = copy_dict(image)
@@ -141,7 +144,9 @@ def build_fast_deserializer(
                         small_numbers[v] = value
                 out[key] = value
             elif tag == "M":
-                out[key] = map_(v)
+                if depth >= max_depth:
+                    raise Unusual
+                out[key] = map_(v, depth + 1)
             elif tag == "BOOL":
                 if v.__class__ is not bool:
                     raise Unusual
@@ -151,14 +156,16 @@ def build_fast_deserializer(
                     raise Unusual
                 out[key] = None
             elif tag == "L":
-                out[key] = list_(v)
+                if depth >= max_depth:
+                    raise Unusual
+                out[key] = list_(v, depth + 1)
             elif tag == "B":
                 out[key] = binary(v)
             else:
                 out[key] = sets[tag](v)
         return out
 
-    def list_(items: Any) -> list[Any]:
+    def list_(items: Any, depth: int) -> list[Any]:
         if items.__class__ is not list:
             raise Unusual
         out: list[Any] = []
@@ -182,7 +189,9 @@ def build_fast_deserializer(
                         small_numbers[v] = value
                 append(value)
             elif tag == "M":
-                append(map_(v))
+                if depth >= max_depth:
+                    raise Unusual
+                append(map_(v, depth + 1))
             elif tag == "BOOL":
                 if v.__class__ is not bool:
                     raise Unusual
@@ -192,7 +201,9 @@ def build_fast_deserializer(
                     raise Unusual
                 append(None)
             elif tag == "L":
-                append(list_(v))
+                if depth >= max_depth:
+                    raise Unusual
+                append(list_(v, depth + 1))
             elif tag == "B":
                 append(binary(v))
             else:

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from streamkit.codec._checked import checked_number_text
-from streamkit.codec._rules import MAX_SIGNIFICANT_DIGITS, BinaryMode, Unusual
+from streamkit.codec._rules import MAX_NESTING_DEPTH, MAX_SIGNIFICANT_DIGITS, BinaryMode, Unusual
 
 # The fast serializer's test: str() of an int or Decimal made only of these characters and
 # at most 38 long is a valid DynamoDB number (at most 38 digits, magnitude 1E-37..1E+38).
@@ -27,6 +27,7 @@ def build_fast_serializer(convert_floats: bool, binary: BinaryMode) -> Callable[
     max_len = _PLAIN_NUMBER_MAX_LEN
     raw_binary = binary == "bytes"
     b2a = base64.b64encode
+    max_depth = MAX_NESTING_DEPTH
 
     def checked_text(value: Any) -> str:
         # Valid but unusual numbers (exponents, over 38 characters) are converted here;
@@ -63,7 +64,8 @@ def build_fast_serializer(convert_floats: bool, binary: BinaryMode) -> Callable[
             return {"BS": items if raw_binary else [b2a(m).decode("ascii") for m in items]}
         return {"NS": [number_text(m) for m in items]}
 
-    def map_(obj: Any) -> dict[str, Any]:
+    # ``depth``: how many lists and maps enclose the values being walked.
+    def map_(obj: Any, depth: int = 0) -> dict[str, Any]:
         out = {}
         for key, v in obj.items():
             cls = v.__class__
@@ -78,9 +80,13 @@ def build_fast_serializer(convert_floats: bool, binary: BinaryMode) -> Callable[
                     text = checked_text(v)
                 out[key] = {"N": text}
             elif cls is dict:
-                out[key] = {"M": map_(v)}
+                if depth >= max_depth:
+                    raise Unusual
+                out[key] = {"M": map_(v, depth + 1)}
             elif cls is list or cls is tuple:
-                out[key] = {"L": list_(v)}
+                if depth >= max_depth:
+                    raise Unusual
+                out[key] = {"L": list_(v, depth + 1)}
             elif cls is bool:
                 out[key] = {"BOOL": v}
             elif v is None:
@@ -93,7 +99,7 @@ def build_fast_serializer(convert_floats: bool, binary: BinaryMode) -> Callable[
                 out[key] = {"N": number_text(v)}  # a float, or Unusual
         return out
 
-    def list_(items: Any) -> list[dict[str, Any]]:
+    def list_(items: Any, depth: int) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         append = out.append
         for v in items:
@@ -109,9 +115,13 @@ def build_fast_serializer(convert_floats: bool, binary: BinaryMode) -> Callable[
                     text = checked_text(v)
                 append({"N": text})
             elif cls is dict:
-                append({"M": map_(v)})
+                if depth >= max_depth:
+                    raise Unusual
+                append({"M": map_(v, depth + 1)})
             elif cls is list or cls is tuple:
-                append({"L": list_(v)})
+                if depth >= max_depth:
+                    raise Unusual
+                append({"L": list_(v, depth + 1)})
             elif cls is bool:
                 append({"BOOL": v})
             elif v is None:

@@ -33,6 +33,7 @@ from typing import Any, Final
 
 from streamkit.codec._rules import (
     MAX_ADJUSTED_EXPONENT,
+    MAX_NESTING_DEPTH,
     MAX_SIGNIFICANT_DIGITS,
     MIN_ADJUSTED_EXPONENT,
     Unusual,
@@ -113,8 +114,9 @@ def _set(tag: str, value: Any, native: bool) -> set[Any]:
     return out
 
 
-def _attribute(av: dict[str, Any], native: bool) -> Any:
-    """One attribute value; tags tested in the order of their frequency in real items."""
+def _attribute(av: dict[str, Any], native: bool, depth: int) -> Any:
+    """One attribute value, enclosed by ``depth`` lists and maps; tags tested in the order of
+    their frequency in real items. The depth limit also keeps the C stack safe."""
     if len(av) != 1:
         raise Unusual
     for tag, value in av.items():
@@ -125,7 +127,9 @@ def _attribute(av: dict[str, Any], native: bool) -> Any:
         if tag == "N":
             return _number(value, native)
         if tag == "M":
-            return _map(value, native)
+            if depth >= MAX_NESTING_DEPTH:
+                raise Unusual
+            return _map(value, native, depth + 1)
         if tag == "BOOL":
             if type(value) is not bool:
                 raise Unusual
@@ -135,32 +139,34 @@ def _attribute(av: dict[str, Any], native: bool) -> Any:
                 raise Unusual
             return None
         if tag == "L":
-            return _list(value, native)
+            if depth >= MAX_NESTING_DEPTH:
+                raise Unusual
+            return _list(value, native, depth + 1)
         if tag == "B":
             return _binary(value)
         return _set(tag, value, native)
     raise Unusual  # unreachable: len(av) == 1
 
 
-def _map(image: dict[str, Any], native: bool) -> dict[str, Any]:
+def _map(image: dict[str, Any], native: bool, depth: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, av in image.items():
-        out[key] = _attribute(av, native)
+        out[key] = _attribute(av, native, depth)
     return out
 
 
-def _list(items: list[Any], native: bool) -> list[Any]:
-    return [_attribute(av, native) for av in items]
+def _list(items: list[Any], native: bool, depth: int) -> list[Any]:
+    return [_attribute(av, native, depth) for av in items]
 
 
 def fast_decimal_map(image: Any) -> dict[str, Any]:
     """An attribute map with exact Decimal numbers; raises for anything unusual."""
-    return _map(image, False)
+    return _map(image, False, 0)
 
 
 def fast_native_map(image: Any) -> dict[str, Any]:
     """An attribute map with int/float numbers; raises for anything unusual."""
-    return _map(image, True)
+    return _map(image, True, 0)
 
 
 def fast_map_for(numbers: str) -> Callable[[Any], dict[str, Any]]:

@@ -17,6 +17,14 @@ BinaryMode = Literal["bytes", "base64"]
 MAX_SIGNIFICANT_DIGITS = 38
 MAX_ADJUSTED_EXPONENT = 125  # largest magnitude 9.9999999999999999999999999999999999999E+125
 MIN_ADJUSTED_EXPONENT = -130  # smallest non-zero magnitude 1E-130
+# Lists and maps nest at most 32 deep (same page). Both walkers of both directions stop there,
+# which also turns a hostile or self-referencing input into a clear error instead of a
+# RecursionError (or, in the compiled walker, a C stack overflow).
+MAX_NESTING_DEPTH = 32
+NESTING_PROBLEM = (
+    f"nested more than {MAX_NESTING_DEPTH} levels deep; DynamoDB allows at most "
+    f"{MAX_NESTING_DEPTH} levels of lists and maps"
+)
 
 # What the N grammar allows; Decimal alone would also take " 1", "1_000", "NaN" and non-ASCII
 # digits, none of which DynamoDB accepts.
