@@ -86,7 +86,7 @@ def build_fast_deserializer(
             if not (text.isascii() and value.is_finite()):  # also fails for a non-str
                 raise Unusual
             if native:
-                value = to_native(value)
+                value = to_native(text, value)
             if len(text) <= small_len and len(small_numbers) < kept:
                 small_numbers[text] = value
         return value
@@ -139,7 +139,7 @@ def build_fast_deserializer(
                     if not (v.isascii() and value.is_finite()):
                         raise Unusual
                     if native:
-                        value = to_native(value)
+                        value = to_native(v, value)
                     if len(v) <= small_len and len(small_numbers) < kept:
                         small_numbers[v] = value
                 out[key] = value
@@ -184,7 +184,7 @@ def build_fast_deserializer(
                     if not (v.isascii() and value.is_finite()):
                         raise Unusual
                     if native:
-                        value = to_native(value)
+                        value = to_native(v, value)
                     if len(v) <= small_len and len(small_numbers) < kept:
                         small_numbers[v] = value
                 append(value)

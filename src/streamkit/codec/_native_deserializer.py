@@ -78,7 +78,7 @@ def _number(value: Any, native: bool) -> Any:
         if not (text.isascii() and number.is_finite()):
             raise Unusual
         if native:
-            number = native_number(number)
+            number = native_number(text, number)
         if len(text) <= _SMALL_NUMBER_MAX_LEN and len(known) < SMALL_NUMBERS_KEPT:
             known[text] = number
     return number
