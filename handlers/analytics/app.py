@@ -13,17 +13,24 @@ Aggregates (one item each, ``ADD``-ed):
 
 Each record's deltas and its marker commit in one transaction, so redeliveries, bisection and
 parallel lanes never count a record twice (``streamkit.routing.counters``).
+
+Observed like every reference handler: JSON logs, one EMF document per invocation in
+``METRICS_NAMESPACE`` (default ``streamkit``) with ``Service=analytics``, X-Ray subsegments
+when aws-xray-sdk is present.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import Any
 
 import boto3
 
 from streamkit import CounterAggregator, Delta, StreamRecord, became, changed
+from streamkit.observability import ObservedConsumer
+
+SERVICE = "analytics"
+METRICS_NAMESPACE = os.environ.get("METRICS_NAMESPACE") or "streamkit"
 
 ORDER_PREFIX = "ORDER#"
 _became_paid = became("status", "PAID")
@@ -53,7 +60,4 @@ counters = CounterAggregator(
     deltas=order_metrics,
     client=boto3.client("dynamodb"),
 )
-
-
-def handler(event: Any, context: Any) -> Any:
-    return counters.handle(event, context)
+handler = ObservedConsumer(counters, namespace=METRICS_NAMESPACE, service=SERVICE)

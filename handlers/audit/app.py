@@ -10,19 +10,25 @@ Item: ``pk = <table>#<item key>``, ``sk = <ApproximateCreationDateTime ISO>#<Seq
 batched idempotency store skips records already written, so a redelivered batch costs one
 BatchGetItem per 100 records instead of a write per record. ``per_key`` ordering: one item's
 failure only holds back that item's later changes.
+
+Observed (``streamkit.observability``): JSON logs, one EMF document per invocation in the
+namespace ``METRICS_NAMESPACE`` (default ``streamkit``) with ``Service=audit``, and X-Ray
+subsegments when aws-xray-sdk is present (the deployment zip leaves it out: no tracing).
 """
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import Any
 
 import boto3
 
-from streamkit import DynamoDBIdempotencyStore, StreamRecord, process_batch, serialize
+from streamkit import DynamoDBIdempotencyStore, StreamRecord, serialize
+from streamkit.observability import get_logger, observed_batch_handler
 
-logger = logging.getLogger("audit")
+SERVICE = "audit"
+METRICS_NAMESPACE = os.environ.get("METRICS_NAMESPACE") or "streamkit"
+logger = get_logger(SERVICE, service=SERVICE)
 
 AUDIT_TABLE = os.environ["AUDIT_TABLE"]
 INCLUDE_IMAGES = os.environ.get("AUDIT_INCLUDE_IMAGES", "").lower() in ("1", "true", "yes")
@@ -65,15 +71,13 @@ def write_audit(record: StreamRecord) -> None:
     item = audit_item(record, include_images=INCLUDE_IMAGES)
     dynamodb.put_item(TableName=AUDIT_TABLE, Item=serialize(item))
     # Keys and attribute names only: never images in logs.
-    logger.debug("audited %s %s changed=%s", item["pk"], item["event"], item["changed"])
+    logger.debug("audited", pk=item["pk"], event=item["event"], changed=item["changed"])
 
 
-def handler(event: Any, context: Any) -> Any:
-    return process_batch(
-        event,
-        write_audit,
-        ordering="per_key",
-        context=context,
-        idempotency=store,
-        idempotency_namespace="audit",
-    )
+handler = observed_batch_handler(
+    ordering="per_key",
+    idempotency=store,
+    idempotency_namespace="audit",
+    namespace=METRICS_NAMESPACE,
+    service=SERVICE,
+)(write_audit)

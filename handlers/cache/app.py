@@ -8,13 +8,16 @@ mapping created by hand). ``reason`` is ``MODIFY``, ``REMOVE`` or ``TTL_EXPIRED`
 carries a ``table`` message attribute so a subscriber can filter by table. Each record is
 published once (per-record completion markers in the idempotency table); an invalidation
 is harmless to repeat anyway, so the markers are about cost, not correctness.
+
+Observed like every reference handler: JSON logs, one EMF document per invocation in
+``METRICS_NAMESPACE`` (default ``streamkit``) with ``Service=cache``, X-Ray subsegments when
+aws-xray-sdk is present.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import logging
 import os
 from decimal import Decimal
 from typing import Any
@@ -22,8 +25,11 @@ from typing import Any
 import boto3
 
 from streamkit import DynamoDBIdempotencyStore, Router, StreamRecord
+from streamkit.observability import ObservedConsumer, get_logger
 
-logger = logging.getLogger("cache")
+SERVICE = "cache"
+METRICS_NAMESPACE = os.environ.get("METRICS_NAMESPACE") or "streamkit"
+logger = get_logger(SERVICE, service=SERVICE)
 
 TOPIC_ARN = os.environ["CACHE_TOPIC_ARN"]
 
@@ -54,11 +60,8 @@ def invalidate(record: StreamRecord) -> None:
         Message=json.dumps(message, default=plain, separators=(",", ":")),
         MessageAttributes={"table": {"DataType": "String", "StringValue": str(message["table"])}},
     )
-    logger.debug("invalidated %s %s", message["table"], record.item_key)
+    logger.debug("invalidated", table=message["table"], reason=message["reason"])
 
 
 router.validate()
-
-
-def handler(event: Any, context: Any) -> Any:
-    return router.handle(event, context)
+handler = ObservedConsumer(router, namespace=METRICS_NAMESPACE, service=SERVICE)

@@ -6,20 +6,26 @@ filter passes only MODIFY records whose NewImage.status is PAID or SHIPPED; the 
 decide the rest from both images: a status *transition* (a MODIFY that leaves PAID unchanged
 while touching another attribute sends nothing). Each notification is sent once per stream
 record (completion markers per route in the idempotency table).
+
+Observed like every reference handler: JSON logs, one EMF document per invocation in
+``METRICS_NAMESPACE`` (default ``streamkit``) with ``Service=notify``, X-Ray subsegments when
+aws-xray-sdk is present.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 from typing import Any
 
 import boto3
 
 from streamkit import DynamoDBIdempotencyStore, Router, StreamRecord, became, transition
+from streamkit.observability import ObservedConsumer, get_logger
 
-logger = logging.getLogger("notify")
+SERVICE = "notify"
+METRICS_NAMESPACE = os.environ.get("METRICS_NAMESPACE") or "streamkit"
+logger = get_logger(SERVICE, service=SERVICE)
 
 QUEUE_URL = os.environ["NOTIFY_QUEUE_URL"]
 ORDER_PREFIX = "ORDER#"
@@ -42,7 +48,7 @@ def notification(record: StreamRecord, template: str) -> dict[str, Any]:
 def send(record: StreamRecord, template: str) -> None:
     message = notification(record, template)
     sqs.send_message(QueueUrl=QUEUE_URL, MessageBody=json.dumps(message))
-    logger.debug("sent %s for order %s", template, message["order_id"])
+    logger.debug("sent", template=template, order_id=message["order_id"])
 
 
 @router.route(events="MODIFY", key_prefix={"pk": ORDER_PREFIX}, when=became("status", "PAID"))
@@ -58,7 +64,4 @@ def order_shipped(record: StreamRecord) -> None:
 
 
 router.validate()
-
-
-def handler(event: Any, context: Any) -> Any:
-    return router.handle(event, context)
+handler = ObservedConsumer(router, namespace=METRICS_NAMESPACE, service=SERVICE)

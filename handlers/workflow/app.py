@@ -15,12 +15,15 @@ Side effects use ``ctx.idempotency_key`` (stable per stage run of one order vers
 payment and shipment ids derive from it, and the stock transaction passes it as
 ``ClientRequestToken``, so a retried reservation within DynamoDB's 10-minute token window
 does not decrement twice.
+
+Observed like every reference handler: JSON logs, one EMF document per invocation in
+``METRICS_NAMESPACE`` (default ``streamkit``) with ``Service=workflow``, X-Ray subsegments
+when aws-xray-sdk is present.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 from collections import Counter
 from decimal import Decimal
@@ -30,10 +33,11 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from streamkit import Next, RetryStage, StreamRecord, Workflow
+from streamkit.observability import ObservedConsumer
 from streamkit.routing import StageContext
 
-logger = logging.getLogger("workflow")
-
+SERVICE = "workflow"
+METRICS_NAMESPACE = os.environ.get("METRICS_NAMESPACE") or "streamkit"
 ORDERS_TABLE = os.environ["ORDERS_TABLE"]
 PRODUCTS_TABLE = os.environ["PRODUCTS_TABLE"]
 # TransactWriteItems holds at most 100 actions, one per distinct sku.
@@ -163,7 +167,4 @@ def refund(record: StreamRecord, ctx: StageContext) -> Next:
 
 workflow.terminal("SHIPPED", "REJECTED", "PAYMENT_FAILED", "CANCELLED")
 workflow.validate()
-
-
-def handler(event: Any, context: Any) -> Any:
-    return workflow.handle(event, context)
+handler = ObservedConsumer(workflow, namespace=METRICS_NAMESPACE, service=SERVICE)

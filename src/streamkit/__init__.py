@@ -66,6 +66,7 @@ from streamkit.idempotency import (
 from streamkit.observability import (
     Metrics,
     MetricUnit,
+    ObservedConsumer,
     StructuredLogger,
     Tracer,
     get_logger,
@@ -139,6 +140,7 @@ __all__ = [
     "MetricUnit",
     "Metrics",
     "Next",
+    "ObservedConsumer",
     "PortInUseError",
     "QueueNotFoundError",
     "RecordsUnavailableError",

@@ -21,10 +21,16 @@ import pytest
 from scripts.build_lambda import build_from_directory
 
 from streamkit import deserialize, serialize
-from tests.helpers import AwsClients, create_stream_table, ensure_lambda_role
+from streamkit.local.envelope import LambdaRecordConverter
+from streamkit.local.functions import fetch_function
+from streamkit.local.invoker import FunctionInvoker
+from tests.helpers import AwsClients, create_stream_table, ensure_lambda_role, read_stream
+from tests.helpers.emf import batch_counts, emf_documents, tally
 from tests.helpers.streamkit_zip import wait_for
 
 HANDLERS = Path(__file__).resolve().parents[2] / "handlers"
+# The CloudWatch namespace every function is configured with (Terraform: metrics_namespace).
+METRICS_NAMESPACE = "OrderPlatformTest"
 
 # The mapping settings docs/reference-app.md recommends (window 0 here: tests wait less).
 SETTINGS: dict[str, Any] = {
@@ -224,7 +230,7 @@ def platform(aws: AwsClients, endpoint_url: str, unique_name: Callable[[str], st
             Code={"ZipFile": build_from_directory(HANDLERS / name)},
             Timeout=30,
             MemorySize=256,
-            Environment={"Variables": variables},
+            Environment={"Variables": {**variables, "METRICS_NAMESPACE": METRICS_NAMESPACE}},
         )
     return Platform(
         aws, endpoint_url, tables, streams, functions, cache_queue, notify_queue, dlq_arn, dlq_url
@@ -350,6 +356,43 @@ def test_orders_run_the_whole_platform_and_a_full_redelivery_changes_nothing(
     assert drain(platform.aws, platform.notify_queue) == []
     assert drain(platform.aws, platform.cache_queue) == []
     assert drain(platform.aws, platform.dlq_url) == []
+
+
+def test_each_function_prints_one_emf_document_per_invocation_with_the_batchs_counts(
+    platform: Platform, region: str, tmp_path: Path
+) -> None:
+    """The deployed zips, invoked directly with the same one-record batch twice: the second
+    delivery finds the work of the first done (markers, the workflow's version fence)."""
+    platform.put("orders", order("m", [("widget", 1)], "5"))
+    stream = platform.streams["orders"]
+    [placed] = [
+        LambdaRecordConverter(stream)(r) for r in read_stream(platform.aws.dynamodbstreams, stream)
+    ]
+    batch = {"Records": [placed]}
+    # What each consumer makes of the order's INSERT, then of its redelivery.
+    expected = {
+        "audit": (tally(1, processed=1), tally(1, already=1)),
+        "cache": (tally(1, processed=1), tally(1, processed=1)),  # no route for an INSERT
+        "notify": (tally(1, processed=1), tally(1, processed=1)),  # no transition
+        "analytics": (tally(1, processed=1), tally(1, already=1)),  # STATUS#PLACED +1, once
+        "workflow": (tally(1, processed=1), tally(1, already=1)),  # PLACED -> VALIDATED, once
+    }
+    for name, (first, again) in expected.items():
+        function = fetch_function(
+            platform.aws.lambda_, platform.functions[name], state_dir=tmp_path
+        )
+        with FunctionInvoker(
+            function, endpoint_url=platform.endpoint_url, region=region
+        ) as invoker:
+            for want in (first, again):
+                result = invoker.invoke(batch)
+                assert result.ok and result.payload == {"batchItemFailures": []}, result.log_tail
+                [document] = emf_documents(result.log_tail)
+                assert document["FunctionName"] == platform.functions[name]
+                counts = batch_counts(document, namespace=METRICS_NAMESPACE, service=name)
+                assert counts == want, name
+    validated = platform.get("orders", "ORDER#m")
+    assert validated is not None and validated["status"] == "VALIDATED"
 
 
 def test_notify_survives_an_outage_of_its_queue_and_sends_each_message_once(

@@ -8,6 +8,7 @@ import importlib.util
 import itertools
 import json
 import random
+import sys
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 from benchmarks._data import make_event, stream_record
+from tests.helpers.emf import batch_counts, emf_documents, printed_counts, tally
 
 from streamkit import MemoryIdempotencyStore, deserialize
 
@@ -28,8 +30,19 @@ _ENV = {
 }
 
 
-def load_handler(name: str, monkeypatch: pytest.MonkeyPatch, **env: str) -> Any:
-    """A fresh import of handlers/<name>/app.py (every handler module is called ``app``)."""
+# The handlers' metrics namespace (METRICS_NAMESPACE) in these tests.
+NAMESPACE = "OrderPlatform"
+
+
+def load_handler(
+    name: str, monkeypatch: pytest.MonkeyPatch, namespace: str | None = NAMESPACE, **env: str
+) -> Any:
+    """A fresh import of handlers/<name>/app.py (every handler module is called ``app``), with
+    METRICS_NAMESPACE=``namespace`` (``None``: unset)."""
+    if namespace is None:
+        monkeypatch.delenv("METRICS_NAMESPACE", raising=False)
+    else:
+        monkeypatch.setenv("METRICS_NAMESPACE", namespace)
     for key, value in {**_ENV, **env}.items():
         monkeypatch.setenv(key, value)
     spec = importlib.util.spec_from_file_location(
@@ -93,6 +106,11 @@ def failures(response: Any) -> list[str]:
     return [f["itemIdentifier"] for f in response["batchItemFailures"]]
 
 
+def metrics(capsys: pytest.CaptureFixture[str], service: str) -> dict[str, float]:
+    """The record counters of the one EMF document printed since the last look."""
+    return printed_counts(capsys.readouterr().out, namespace=NAMESPACE, service=service)
+
+
 # --- audit ----------------------------------------------------------------------------------
 
 
@@ -101,7 +119,7 @@ def test_audit_writes_one_item_per_change_with_changed_names_and_statuses_but_no
 ) -> None:
     app = load_handler("audit", monkeypatch)
     app.dynamodb = Recorder("put_item")
-    app.store = MemoryIdempotencyStore()
+    app.handler.idempotency = MemoryIdempotencyStore()
     records = [
         change("INSERT", "ORDER#1", new=order("PLACED", 1)),
         change("MODIFY", "ORDER#1", old=order("PLACED", 1), new=order("VALIDATED", 2)),
@@ -145,7 +163,7 @@ def _iso(epoch: float) -> str:
 def test_audit_can_include_full_images_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
     app = load_handler("audit", monkeypatch, AUDIT_INCLUDE_IMAGES="true")
     app.dynamodb = Recorder("put_item")
-    app.store = MemoryIdempotencyStore()
+    app.handler.idempotency = MemoryIdempotencyStore()
     record = change("MODIFY", "ORDER#9", old=order("PLACED", 1), new=order("VALIDATED", 2))
     app.handler(make_event([record]), None)
     (item,) = [deserialize(call["Item"]) for call in app.dynamodb.calls]
@@ -154,14 +172,14 @@ def test_audit_can_include_full_images_when_asked(monkeypatch: pytest.MonkeyPatc
 
 
 def test_audit_redelivery_writes_nothing_twice_and_a_failure_holds_back_only_its_item(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     app = load_handler("audit", monkeypatch)
     outage = {"on": True}
     app.dynamodb = Recorder(
         "put_item", fail=lambda request: outage["on"] and request["Item"]["pk"]["S"].endswith("#2")
     )
-    app.store = MemoryIdempotencyStore()
+    app.handler.idempotency = MemoryIdempotencyStore()
     records = [
         change("INSERT", "ORDER#1", new=order("PLACED", 1)),
         change("INSERT", "ORDER#2", new=order("PLACED", 1)),
@@ -175,10 +193,13 @@ def test_audit_redelivery_writes_nothing_twice_and_a_failure_holds_back_only_its
     assert failures(app.handler(event, None)) == [sequence[1], sequence[3]]
     written = [c["Item"]["pk"]["S"] for c in app.dynamodb.calls]
     assert written == ["orders#ORDER#1", "orders#ORDER#3", "orders#ORDER#3"]
+    assert metrics(capsys, "audit") == tally(5, processed=3, failed=1, skipped=1)
 
     outage["on"] = False
     assert failures(app.handler(event, None)) == []  # Lambda redelivers the whole batch
+    assert metrics(capsys, "audit") == tally(5, processed=2, already=3)
     assert failures(app.handler(event, None)) == []  # ... and once more, for good measure
+    assert metrics(capsys, "audit") == tally(5, already=5)
     written = [(c["Item"]["pk"]["S"], c["Item"]["event"]["S"]) for c in app.dynamodb.calls]
     assert written == [
         ("orders#ORDER#1", "INSERT"),
@@ -227,7 +248,9 @@ def test_cache_key_values_become_plain_json(monkeypatch: pytest.MonkeyPatch) -> 
         app.plain(object())
 
 
-def test_cache_redelivery_publishes_each_invalidation_once(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cache_redelivery_publishes_each_invalidation_once(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     app = load_handler("cache", monkeypatch)
     outage = {"left": 1}
 
@@ -246,8 +269,11 @@ def test_cache_redelivery_publishes_each_invalidation_once(monkeypatch: pytest.M
     event = make_event(records)
     first = failures(app.handler(event, None))
     assert first == [r["dynamodb"]["SequenceNumber"] for r in records[1:]]  # fail_fast
+    assert metrics(capsys, "cache") == tally(3, processed=1, failed=1, skipped=1)
     assert failures(app.handler(event, None)) == []
+    assert metrics(capsys, "cache") == tally(3, processed=2, already=1)
     assert failures(app.handler(event, None)) == []
+    assert metrics(capsys, "cache") == tally(3, already=3)
     keys = [json.loads(call["Message"])["keys"]["pk"] for call in app.sns.calls]
     assert keys == ["ORDER#1", "ORDER#2", "ORDER#3"]
 
@@ -256,7 +282,7 @@ def test_cache_redelivery_publishes_each_invalidation_once(monkeypatch: pytest.M
 
 
 def test_notify_sends_on_transitions_to_paid_and_shipped_only(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     app = load_handler("notify", monkeypatch)
     app.sqs = Recorder("send_message")
@@ -275,6 +301,8 @@ def test_notify_sends_on_transitions_to_paid_and_shipped_only(
         ),
     ]
     assert failures(app.handler(make_event(records), None)) == []
+    # Records that match no route, or no longer match, are processed: nothing to send.
+    assert metrics(capsys, "notify") == tally(8, processed=8)
     assert {call["QueueUrl"] for call in app.sqs.calls} == {_ENV["NOTIFY_QUEUE_URL"]}
     assert [json.loads(call["MessageBody"]) for call in app.sqs.calls] == [
         {"order_id": "1", "customer": "ada@example.com", "status": "PAID",
@@ -285,7 +313,7 @@ def test_notify_sends_on_transitions_to_paid_and_shipped_only(
 
 
 def test_notify_redelivery_after_a_failed_send_sends_each_message_once(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     app = load_handler("notify", monkeypatch)
     outage = {"on": True}
@@ -301,8 +329,51 @@ def test_notify_redelivery_after_a_failed_send_sends_each_message_once(
     assert failures(app.handler(event, None)) == [
         r["dynamodb"]["SequenceNumber"] for r in records[1:]
     ]
+    assert metrics(capsys, "notify") == tally(3, processed=1, failed=1, skipped=1)
     outage["on"] = False
     assert failures(app.handler(event, None)) == []
+    assert metrics(capsys, "notify") == tally(3, processed=2, already=1)
     assert failures(app.handler(event, None)) == []
     sent = [json.loads(call["MessageBody"])["order_id"] for call in app.sqs.calls]
     assert sent == ["1", "2", "3"]
+
+
+# --- observability in the deployed shape ------------------------------------------------------
+
+
+class LambdaContext:
+    function_name = "orders-cache"
+    aws_request_id = "req-1"
+
+
+# Each consumer's AWS client (module attribute) and the call it makes.
+_CLIENTS = {"audit": ("dynamodb", "put_item"), "cache": ("sns", "publish"),
+            "notify": ("sqs", "send_message")}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["audit", "cache", "notify"])
+def test_without_aws_xray_sdk_tracing_is_off_and_metrics_go_to_the_default_namespace(
+    name: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As deployed: the zip bundles streamkit and the handler only, Lambda sets the trace
+    header and no METRICS_NAMESPACE was configured."""
+    for module in [m for m in sys.modules if m == "aws_xray_sdk" or m.startswith("aws_xray_sdk.")]:
+        monkeypatch.delitem(sys.modules, module)
+    monkeypatch.setitem(sys.modules, "aws_xray_sdk", None)  # import now raises ImportError
+    monkeypatch.setenv("AWS_XRAY_SDK_ENABLED", "true")
+    monkeypatch.setenv("LAMBDA_TASK_ROOT", str(HANDLERS / name))
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1")
+    app = load_handler(name, monkeypatch, namespace=None)
+    client, method = _CLIENTS[name]
+    setattr(app, client, Recorder(method))
+    store_owner = app.handler if name == "audit" else app.router
+    store_owner.idempotency = MemoryIdempotencyStore()
+    paid = change("MODIFY", "ORDER#1", old=order("VALIDATED", 2), new=order("PAID", 3))
+
+    assert failures(app.handler(make_event([paid]), LambdaContext())) == []
+    out = capsys.readouterr().out
+    [document] = emf_documents(out)
+    assert batch_counts(document, namespace="streamkit", service=name) == tally(1, processed=1)
+    assert document["FunctionName"] == "orders-cache"
+    assert sys.modules["aws_xray_sdk"] is None  # nothing imported it behind our back
+    assert not [line for line in out.splitlines() if "X-Ray" in line or '"WARNING"' in line]

@@ -15,16 +15,18 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from tests.helpers.emf import printed_counts, tally
 
 from streamkit import deserialize, serialize
 
 HANDLERS = Path(__file__).resolve().parents[2] / "handlers"
 ORDERS, PRODUCTS, AGGREGATES, FENCES = "orders", "products", "aggregates", "fences"
+NAMESPACE = "OrderPlatform"  # the handlers' METRICS_NAMESPACE in these tests
 
 
 def load_handler(name: str, monkeypatch: pytest.MonkeyPatch, **env: str) -> Any:
     """A fresh import of handlers/<name>/app.py (every handler module is called ``app``)."""
-    for key, value in env.items():
+    for key, value in {"METRICS_NAMESPACE": NAMESPACE, **env}.items():
         monkeypatch.setenv(key, value)
     spec = importlib.util.spec_from_file_location(
         f"handler_{name}_{uuid.uuid4().hex}", HANDLERS / name / "app.py"
@@ -180,13 +182,19 @@ def test_orders_move_through_the_pipeline_and_failures_end_in_their_states(
 
 
 @pytest.mark.usefixtures("products")
-def test_redelivering_the_whole_history_changes_nothing(shop: Shop, workflow: ModuleType) -> None:
+def test_redelivering_the_whole_history_changes_nothing(
+    shop: Shop, workflow: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
     ok = place(shop, "ok", [("widget", 4)])
     shop.drive(workflow.handler)
     before = shop.get(ORDERS, ok)
     history = shop.history()
+    capsys.readouterr()
     for _ in range(2):  # a replay (e.g. `streamkit dlq replay`), twice
         assert workflow.handler({"Records": history}, None) == {"batchItemFailures": []}
+        # Each stage's record is stale now (already completed); SHIPPED is terminal.
+        counts = printed_counts(capsys.readouterr().out, namespace=NAMESPACE, service="workflow")
+        assert counts == tally(5, processed=1, already=4)
     assert shop.get(ORDERS, ok) == before
     assert stock(shop, "widget") == 6  # reserved once
     assert len(shop.history()) == len(history)  # no new transitions
@@ -264,7 +272,10 @@ def _record(image: dict[str, Any]) -> Any:
 
 @pytest.mark.usefixtures("products")
 def test_analytics_counts_revenue_per_minute_and_orders_per_status_exactly_once(
-    shop: Shop, workflow: ModuleType, monkeypatch: pytest.MonkeyPatch
+    shop: Shop,
+    workflow: ModuleType,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     analytics = load_handler(
         "analytics", monkeypatch, AGGREGATES_TABLE=AGGREGATES, FENCE_TABLE=FENCES
@@ -277,9 +288,14 @@ def test_analytics_counts_revenue_per_minute_and_orders_per_status_exactly_once(
     history = shop.history()
     # First in small batches (so +1 and -1 of one status land in different transactions),
     # then two full redeliveries.
-    batches = [history[i : i + 4] for i in range(0, len(history), 4)] + [history, history]
-    for batch in batches:
+    batches = [history[i : i + 4] for i in range(0, len(history), 4)]
+    capsys.readouterr()
+    for batch, again in [(b, False) for b in batches] + [(history, True), (history, True)]:
         assert analytics.handler({"Records": batch}, None) == {"batchItemFailures": []}
+        # Every record changes a status, so each one contributes (and then has its marker).
+        counts = printed_counts(capsys.readouterr().out, namespace=NAMESPACE, service="analytics")
+        size = len(batch)
+        assert counts == (tally(size, already=size) if again else tally(size, processed=size))
 
     aggregates = {
         i["pk"]: i for i in (deserialize(r) for r in shop.ddb.scan(TableName=AGGREGATES)["Items"])

@@ -1,6 +1,8 @@
 """Tracing, metrics and logs for stream consumers, built in.
 
 - ``observed_batch_handler``: ``batch_handler`` plus all of the below, in one decorator.
+- ``ObservedConsumer``: the same for a consumer that runs its own batches (``Router``,
+  ``Workflow``, ``CounterAggregator``: ``ObservableConsumer``).
 - ``get_logger`` / ``StructuredLogger`` / ``JsonFormatter``: JSON logs with the Lambda
   context and the stream record's correlation fields; item images are never logged unless
   ``log_images=True`` or ``STREAMKIT_LOG_IMAGES=true``.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 from streamkit.exceptions import InvalidMetricError
 from streamkit.observability._context import InvocationInfo, current_record, record_fields
+from streamkit.observability.consumers import ObservableConsumer, ObservedConsumer, RecordWrapper
 from streamkit.observability.handler import (
     STREAM_METRICS,
     ObservedBatchHandler,
@@ -41,7 +44,10 @@ __all__ = [
     "JsonLogHandler",
     "MetricUnit",
     "Metrics",
+    "ObservableConsumer",
     "ObservedBatchHandler",
+    "ObservedConsumer",
+    "RecordWrapper",
     "Span",
     "StructuredLogger",
     "Tracer",

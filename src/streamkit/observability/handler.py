@@ -3,7 +3,8 @@
 Per invocation: the Lambda context and cold-start flag go into every log line; a
 ``## streamkit.batch`` subsegment wraps the batch; each record handler runs with the
 record's correlation fields in its log lines, inside a ``## streamkit.record`` subsegment,
-timed; then one EMF flush writes the stream metrics and one INFO line summarizes the batch.
+timed; then one EMF flush writes the stream metrics and one INFO line summarizes the batch
+(all of it shared with ``ObservedConsumer``: ``streamkit.observability._observer``).
 
 Observability never costs the response: every logging, metrics and tracing step is guarded,
 and a failure there is logged and swallowed. The batch semantics are exactly
@@ -13,34 +14,21 @@ and a failure there is logged and swallowed. The batch semantics are exactly
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final, overload
+from collections.abc import Callable
+from typing import Any, Unpack, overload
 
-from streamkit.batch import BatchResponse, BatchResult, IdempotencyProvider, Ordering, run_batch
-from streamkit.batch._calls import bind_context, default_namespace, is_async
-from streamkit.batch._run import HANDLER_LOGS_FAILURES
+from streamkit.batch import BatchResult, IdempotencyProvider, Ordering, run_batch
+from streamkit.batch._calls import default_namespace
 from streamkit.batch._types import check_ordering
-from streamkit.observability._context import (
-    ColdStart,
-    InvocationInfo,
-    batch_source,
-    reset_invocation,
-    reset_record,
-    set_invocation,
-    set_record,
+from streamkit.observability._observer import (
+    STREAM_METRICS,
+    UNKNOWN,
+    BatchObserver,
+    ObserverOptions,
+    RecordWrapper,
+    record_batch_metrics,
 )
-from streamkit.observability.logs import (
-    _IMAGES_ATTR,
-    StructuredLogger,
-    get_logger,
-    images_allowed,
-)
-from streamkit.observability.metrics import Metrics, MetricUnit
-from streamkit.observability.tracing import AnnotationValue, Span, Tracer
-from streamkit.records import NumberMode, StreamRecord
+from streamkit.records import NumberMode
 
 __all__ = [
     "STREAM_METRICS",
@@ -49,58 +37,14 @@ __all__ = [
     "record_batch_metrics",
 ]
 
-# The metric names this module emits, and their units (docs/observability.md).
-STREAM_METRICS: Final[Mapping[str, MetricUnit]] = {
-    "BatchSize": MetricUnit.COUNT,
-    "RecordsProcessed": MetricUnit.COUNT,
-    "RecordsFailed": MetricUnit.COUNT,
-    "RecordsSkipped": MetricUnit.COUNT,
-    "RecordsAlreadyCompleted": MetricUnit.COUNT,
-    "HandlerDuration": MetricUnit.MILLISECONDS,
-    "IteratorAge": MetricUnit.MILLISECONDS,
-    "ColdStart": MetricUnit.COUNT,
-}
-BATCH_SUBSEGMENT: Final = "## streamkit.batch"
-RECORD_SUBSEGMENT: Final = "## streamkit.record"
-UNKNOWN: Final = "unknown"  # a dimension value must be non-empty
 
-_internal = logging.getLogger("streamkit.observability")
-
-
-def record_batch_metrics(
-    metrics: Metrics,
-    result: BatchResult | None,
-    *,
-    durations_ms: Sequence[float] = (),
-    iterator_age_ms: float | None = None,
-    cold_start: bool = False,
-) -> None:
-    """Add the standard stream metrics of one invocation to ``metrics``.
-
-    ``BatchSize`` = ``RecordsProcessed`` (handler succeeded) + ``RecordsAlreadyCompleted``
-    (idempotency skipped it) + ``RecordsFailed`` + ``RecordsSkipped`` (not run: after a
-    failure). ``HandlerDuration`` has one value per handler call. ``ColdStart`` is written
-    (as 1) only on a cold start. ``result`` is ``None`` when the batch raised.
-    """
-    if result is not None:
-        metrics.add_metric("BatchSize", MetricUnit.COUNT, result.total)
-        metrics.add_metric("RecordsProcessed", MetricUnit.COUNT, result.succeeded)
-        metrics.add_metric("RecordsFailed", MetricUnit.COUNT, result.failed)
-        metrics.add_metric("RecordsSkipped", MetricUnit.COUNT, result.skipped)
-        metrics.add_metric("RecordsAlreadyCompleted", MetricUnit.COUNT, result.already_completed)
-    if durations_ms:
-        metrics.add_metric("HandlerDuration", MetricUnit.MILLISECONDS, durations_ms)
-    if iterator_age_ms is not None:
-        metrics.add_metric("IteratorAge", MetricUnit.MILLISECONDS, iterator_age_ms)
-    if cold_start:
-        metrics.add_metric("ColdStart", MetricUnit.COUNT, 1)
-
-
-class ObservedBatchHandler:
+class ObservedBatchHandler(BatchObserver):
     """The Lambda handler ``observed_batch_handler`` returns: ``handler(event, context)``.
 
     ``record_handler`` is the wrapped record function (for tests, as with
     ``batch_handler``); ``last_result`` is the ``BatchResult`` of the latest invocation.
+    ``ordering``, ``idempotency``, ``idempotency_namespace`` and ``numbers`` are read on
+    every invocation (``idempotency`` can be replaced, e.g. by a memory store in tests).
     """
 
     def __init__(
@@ -111,277 +55,33 @@ class ObservedBatchHandler:
         idempotency: IdempotencyProvider | None,
         idempotency_namespace: str | None,
         numbers: NumberMode,
-        namespace: str,
         service: str | None,
-        dimensions: Mapping[str, str] | None,
-        log_images: bool | None,
-        logger: StructuredLogger | None,
-        tracer: Tracer | None,
-        metrics_sink: Callable[[str], None] | None,
-        trace_records: bool,
-        clock: Callable[[], float],
+        **options: Unpack[ObserverOptions],
     ) -> None:
         check_ordering(ordering)
         self.record_handler = record_handler
-        self.service = service or getattr(record_handler, "__name__", None) or UNKNOWN
-        self.namespace = namespace
-        self.last_result: BatchResult | None = None
-        self._ordering = ordering
-        self._idempotency = idempotency
+        self.ordering: Ordering = ordering
+        self.idempotency = idempotency
         # batch_handler's default: switching decorators keeps the idempotency records valid.
-        self._idempotency_namespace = idempotency_namespace or default_namespace(record_handler)
-        self._numbers: NumberMode = numbers
-        self._dimensions = dict(dimensions or {})
-        self._log_images = log_images
-        self._log = logger or get_logger("streamkit.observability", service=self.service)
-        self._tracer = tracer if tracer is not None else Tracer()
-        self._sink = metrics_sink
-        self._trace_records = trace_records
-        self._clock = clock
-        self._cold_start = ColdStart()
-        self._async = is_async(record_handler)
-        # Check namespace and dimensions now: at flush time a mistake would only be logged,
-        # every invocation, and the metrics silently lost.
-        Metrics(namespace, dimensions={"Service": self.service, **self._dimensions})
+        self.idempotency_namespace = idempotency_namespace or default_namespace(record_handler)
+        self.numbers: NumberMode = numbers
+        super().__init__(
+            service=service or getattr(record_handler, "__name__", None) or UNKNOWN, **options
+        )
         for attr in ("__module__", "__name__", "__qualname__", "__doc__"):
             if hasattr(record_handler, attr):
                 setattr(self, attr, getattr(record_handler, attr))
 
-    def __call__(self, event: Any, context: Any) -> BatchResponse:
-        started = self._clock()
-        run = _Invocation(self, event, context, started)
-        try:
-            result = run_batch(
-                event,
-                run.wrapped_handler(),
-                ordering=self._ordering,
-                context=context,
-                idempotency=self._idempotency,
-                idempotency_namespace=self._idempotency_namespace,
-                numbers=self._numbers,
-            )
-        except BaseException as error:
-            run.finish(None, error)
-            raise
-        self.last_result = result
-        response = result.response()
-        run.finish(result, None)
-        return response
-
-
-class _Invocation:
-    """One invocation's observability state. Every method is guarded: it may log, never
-    raise (the record handler's own exceptions excepted: they pass through unchanged)."""
-
-    def __init__(self, owner: ObservedBatchHandler, event: Any, context: Any, started: float):
-        self.owner = owner
-        self.context = context
-        self.started = started
-        self.durations_ms: list[float] = []
-        self.table: str | None = None
-        self.iterator_age_ms: float | None = None
-        self.cold_start = owner._cold_start.consume()
-        self.log_images = False
-        self.batch_span: Span = Span()
-        self.trace_records = False
-        self.invocation_token: Any = None
-        self.function_name: str | None = None
-        self.request_id: str | None = None
-        try:
-            self.log_images = images_allowed(owner._log_images)
-            info = InvocationInfo.from_context(context, cold_start=self.cold_start)
-            self.function_name = info.function_name
-            self.request_id = info.request_id
-            self.invocation_token = set_invocation(info)
-            self.table, newest = batch_source(event)
-            if newest is not None:
-                # IteratorAge as Lambda defines it: now minus the arrival time of the newest
-                # record of the batch (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html)
-                self.iterator_age_ms = max(0.0, round((started - newest) * 1000.0, 3))
-            annotations: dict[str, AnnotationValue] = {"service": owner.service}
-            if self.table is not None:
-                annotations["table"] = self.table
-            self.batch_span = owner._tracer.begin(BATCH_SUBSEGMENT, annotations)
-            # No batch subsegment (tracing off, or no segment to attach to, e.g. outside
-            # Lambda): asking the SDK once per record would only log its complaint each time.
-            self.trace_records = owner._trace_records and self.batch_span.recording
-        except Exception as exc:
-            _swallowed("starting the invocation", exc)
-
-    def wrapped_handler(self) -> Callable[[StreamRecord], Any]:
-        """The record handler, observed. Sync or async like the original, and called with
-        the record only (the context is bound here, as ``run_batch`` would)."""
-        call = bind_context(self.owner.record_handler, self.context)
-        if self.owner._async:
-
-            async def observed_async(record: StreamRecord) -> Any:
-                token, span, t0 = self._before(record)
-                try:
-                    return await call(record)
-                except Exception as error:
-                    self._failed(record, span, error)
-                    raise
-                finally:
-                    self._after(token, span, t0)
-
-            setattr(observed_async, HANDLER_LOGS_FAILURES, True)  # see streamkit.batch._run
-            return observed_async
-
-        def observed(record: StreamRecord) -> Any:
-            token, span, t0 = self._before(record)
-            try:
-                return call(record)
-            except Exception as error:
-                self._failed(record, span, error)
-                raise
-            finally:
-                self._after(token, span, t0)
-
-        setattr(observed, HANDLER_LOGS_FAILURES, True)  # see streamkit.batch._run
-        return observed
-
-    def _before(self, record: StreamRecord) -> tuple[Any, Span, float]:
-        token: Any = None
-        span: Span = _NO_SPAN
-        try:
-            token = set_record(record)
-            if self.trace_records:
-                span = self.owner._tracer.begin(RECORD_SUBSEGMENT, _record_annotations(record))
-        except Exception as exc:
-            _swallowed("starting a record", exc)
-        return token, span, time.perf_counter()
-
-    def _after(self, token: Any, span: Span, t0: float) -> None:
-        elapsed_ms = (time.perf_counter() - t0) * 1000.0
-        try:
-            self.durations_ms.append(round(elapsed_ms, 3))
-            span.close()
-            if token is not None:
-                reset_record(token)
-        except Exception as exc:
-            _swallowed("finishing a record", exc)
-
-    def _failed(self, record: StreamRecord, span: Span, error: Exception) -> None:
-        try:
-            span.record_exception(error)
-            fields: dict[str, Any] = {}
-            if self.log_images:
-                # Asked for by the decorator (or STREAMKIT_LOG_IMAGES): this line may carry
-                # images whatever the logger's own default.
-                fields["extra"] = {_IMAGES_ATTR: True}
-                for name in ("new_image", "old_image"):
-                    try:
-                        fields[name] = getattr(record, name)
-                    except Exception:
-                        continue
-            self.owner._log.error(
-                "record handler failed: %s: %s",
-                type(error).__name__,
-                error,
-                exc_info=error,
-                **fields,
-            )
-        except Exception as exc:
-            _swallowed("logging a record failure", exc)
-
-    def finish(self, result: BatchResult | None, error: BaseException | None) -> None:
-        owner = self.owner
-        try:
-            self._emit_metrics(result)
-        except Exception as exc:
-            _swallowed("emitting metrics", exc)
-        try:
-            span = self.batch_span
-            if result is not None:
-                span.annotate("records_failed", result.failed)
-                span.annotate("records_processed", result.succeeded)
-                if result.errors:
-                    span.add_metadata(
-                        "errors",
-                        [
-                            {"sequence_number": i, "type": type(e).__name__, "message": str(e)}
-                            for i, e in result.errors[:50]
-                        ],
-                    )
-            if error is not None:
-                span.record_exception(error)
-            span.close()
-        except Exception as exc:
-            _swallowed("closing the batch trace", exc)
-        try:
-            if result is not None:
-                level = logging.WARNING if result.failed_identifiers else logging.INFO
-                owner._log.log(
-                    level,
-                    "batch processed",
-                    batch_size=result.total,
-                    records_processed=result.succeeded,
-                    records_failed=result.failed,
-                    records_skipped=result.skipped,
-                    records_already_completed=result.already_completed,
-                    reported=len(result.failed_identifiers),
-                    iterator_age_ms=self.iterator_age_ms,
-                    duration_ms=round((owner._clock() - self.started) * 1000.0, 3),
-                )
-            elif isinstance(error, Exception):
-                owner._log.error("batch failed: %s: %s", type(error).__name__, error)
-        except Exception as exc:
-            _swallowed("logging the batch summary", exc)
-        try:
-            if self.invocation_token is not None:
-                reset_invocation(self.invocation_token)
-        except Exception as exc:
-            _swallowed("resetting the log context", exc)
-
-    def _emit_metrics(self, result: BatchResult | None) -> None:
-        owner = self.owner
-        metrics = Metrics(owner.namespace, sink=owner._sink, clock=owner._clock)
-        metrics.add_dimension("Service", owner.service)
-        metrics.add_dimension("FunctionName", self.function_name or UNKNOWN)
-        metrics.add_dimension("TableName", self.table or UNKNOWN)
-        for name, value in owner._dimensions.items():
-            metrics.add_dimension(name, value)
-        if self.request_id:
-            metrics.add_metadata("function_request_id", self.request_id)
-        record_batch_metrics(
-            metrics,
-            result,
-            durations_ms=self.durations_ms,
-            iterator_age_ms=self.iterator_age_ms,
-            cold_start=self.cold_start,
-        )
-        metrics.flush()
-
-
-_NO_SPAN: Final = Span()
-
-
-def _record_annotations(record: StreamRecord) -> dict[str, AnnotationValue]:
-    annotations: dict[str, AnnotationValue] = {}
-    readers: tuple[tuple[str, Callable[[], AnnotationValue | None]], ...] = (
-        ("table", lambda: record.table_name),
-        ("event_name", lambda: record.event_name),
-        # A string: SequenceNumbers exceed the 64-bit range of annotation numbers.
-        ("sequence_number", lambda: record.item_identifier or None),
-    )
-    for key, read in readers:
-        try:
-            value = read()
-        except Exception:
-            continue
-        if value is not None:
-            annotations[key] = value
-    return annotations
-
-
-def _swallowed(what: str, error: Exception) -> None:
-    with contextlib.suppress(Exception):  # if even this fails, nothing is left to tell it to
-        _internal.warning(
-            "observability failed while %s (%s: %s); the batch response is unaffected",
-            what,
-            type(error).__name__,
-            error,
-            exc_info=error,
+    def run_wrapped(self, event: Any, context: Any | None, wrap: RecordWrapper) -> BatchResult:
+        """``run_batch`` over the record handler, observed by ``wrap``."""
+        return run_batch(
+            event,
+            wrap(self.record_handler),
+            ordering=self.ordering,
+            context=context,
+            idempotency=self.idempotency,
+            idempotency_namespace=self.idempotency_namespace,
+            numbers=self.numbers,
         )
 
 
@@ -396,15 +96,8 @@ def observed_batch_handler(
     idempotency: IdempotencyProvider | None = None,
     idempotency_namespace: str | None = None,
     numbers: NumberMode = "decimal",
-    namespace: str = "streamkit",
     service: str | None = None,
-    dimensions: Mapping[str, str] | None = None,
-    log_images: bool | None = None,
-    logger: StructuredLogger | None = None,
-    tracer: Tracer | None = None,
-    metrics_sink: Callable[[str], None] | None = None,
-    trace_records: bool = True,
-    clock: Callable[[], float] = time.time,
+    **options: Unpack[ObserverOptions],
 ) -> Callable[[Callable[..., Any]], ObservedBatchHandler]: ...
 
 
@@ -416,15 +109,8 @@ def observed_batch_handler(
     idempotency: IdempotencyProvider | None = None,
     idempotency_namespace: str | None = None,
     numbers: NumberMode = "decimal",
-    namespace: str = "streamkit",
     service: str | None = None,
-    dimensions: Mapping[str, str] | None = None,
-    log_images: bool | None = None,
-    logger: StructuredLogger | None = None,
-    tracer: Tracer | None = None,
-    metrics_sink: Callable[[str], None] | None = None,
-    trace_records: bool = True,
-    clock: Callable[[], float] = time.time,
+    **options: Unpack[ObserverOptions],
 ) -> ObservedBatchHandler | Callable[[Callable[..., Any]], ObservedBatchHandler]:
     """``batch_handler`` with structured logs, EMF metrics and X-Ray traces::
 
@@ -433,13 +119,14 @@ def observed_batch_handler(
         def handler(record: StreamRecord) -> None: ...
 
     ``ordering``, ``idempotency``, ``idempotency_namespace``, ``numbers``: as for
-    ``batch_handler``. ``namespace``: the CloudWatch namespace. ``service``: the ``Service``
-    dimension and log field (default: the function's name). ``dimensions``: extra
-    dimensions of every metric. ``log_images``: log item images with failures (default
-    ``STREAMKIT_LOG_IMAGES``). ``logger``, ``tracer``, ``metrics_sink`` (one EMF line per
-    call; default stdout), ``clock`` (epoch seconds): replaceable parts.
-    ``trace_records=False`` keeps the batch subsegment but drops the per-record ones (for
-    batches of thousands of records).
+    ``batch_handler``. ``service``: the ``Service`` dimension and log field (default: the
+    function's name). The observer ``options`` and their defaults (``BatchObserver`` in
+    ``streamkit.observability._observer``): ``namespace`` (the CloudWatch namespace,
+    ``"streamkit"``), ``dimensions`` (extra dimensions of every metric), ``log_images`` (log
+    item images with failures; default ``STREAMKIT_LOG_IMAGES``), ``logger``, ``tracer``,
+    ``metrics_sink`` (one EMF line per call; default stdout), ``clock`` (epoch seconds):
+    replaceable parts. ``trace_records=False`` keeps the batch subsegment but drops the
+    per-record ones (for batches of thousands of records).
     """
 
     def decorate(record_handler: Callable[..., Any]) -> ObservedBatchHandler:
@@ -449,15 +136,8 @@ def observed_batch_handler(
             idempotency=idempotency,
             idempotency_namespace=idempotency_namespace,
             numbers=numbers,
-            namespace=namespace,
             service=service,
-            dimensions=dimensions,
-            log_images=log_images,
-            logger=logger,
-            tracer=tracer,
-            metrics_sink=metrics_sink,
-            trace_records=trace_records,
-            clock=clock,
+            **options,
         )
 
     return decorate if func is None else decorate(func)

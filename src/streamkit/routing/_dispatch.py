@@ -186,6 +186,15 @@ class Invocation:
                 target.already_completed += 1
         return stats
 
+    def already_completed(self) -> int:
+        """Records for which nothing ran: every target they matched had completed in an
+        earlier delivery."""
+        return sum(
+            1
+            for _, routes, results, failures, completed in self._log
+            if routes and completed and not results and not failures
+        )
+
     def outcomes(self) -> list[RecordOutcome]:
         """Every dispatched record's outcome, targets in the order they ran."""
         built = []

@@ -46,9 +46,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
-from streamkit.batch import BatchResponse
+from streamkit.batch import BatchResponse, BatchResult
+from streamkit.batch._run import HANDLER_LOGS_FAILURES
 from streamkit.idempotency.items import make_id
 from streamkit.records import NumberMode, StreamRecord, parse_event
 from streamkit.routing._dynamodb import backoff, default_client, error_code
@@ -60,6 +61,9 @@ from streamkit.routing.deltas import (
     merge_into,
 )
 from streamkit.routing.exceptions import AggregateWriteError, InvalidDeltaError
+
+if TYPE_CHECKING:
+    from streamkit.observability import RecordWrapper
 
 __all__ = ["AggregationResult", "CounterAggregator"]
 
@@ -91,12 +95,18 @@ _RETRYABLE_ERRORS: Final = frozenset(
 )
 
 
+Deltas = dict[AggregateKey, dict[str, Decimal]]
+# What became of a pending record, beyond AggregationResult's counters (for run_wrapped).
+Fate = Literal["pending", "already_applied", "failed"]
+
+
 @dataclass(slots=True)
 class _Pending:
     index: int
     record: StreamRecord
     marker_id: str
-    deltas: dict[AggregateKey, dict[str, Decimal]]
+    deltas: Deltas
+    fate: Fate = "pending"
 
 
 @dataclass(slots=True)
@@ -119,6 +129,36 @@ class AggregationResult:
 
     def response(self) -> BatchResponse:
         return {"batchItemFailures": [{"itemIdentifier": i} for i in self.failed_identifiers]}
+
+
+@dataclass(slots=True)
+class _Aggregation:
+    """One batch's run: its ``AggregationResult``, plus what ``batch_result`` needs."""
+
+    result: AggregationResult
+    collected: list[_Pending]  # the records with deltas, before any that failed
+    failed_early: int = 0  # records that failed before any transaction (deltas, no name)
+
+    def batch_result(self) -> BatchResult:
+        """The accounting of ``process_batch``: the records before the first reported one
+        succeeded, or were already completed (their marker existed); a record whose deltas
+        failed and the records of a failed transaction failed; the other reported records
+        are skipped."""
+        result = self.result
+        reported = len(result.failed_identifiers)
+        done = result.total - reported
+        already = sum(1 for p in self.collected if p.index < done and p.fate == "already_applied")
+        failed = self.failed_early + sum(1 for p in self.collected if p.fate == "failed")
+        return BatchResult(
+            ordering="fail_fast",
+            total=result.total,
+            succeeded=done - already,
+            already_completed=already,
+            failed=failed,
+            skipped=reported - failed,
+            failed_identifiers=list(result.failed_identifiers),
+            errors=list(result.errors),
+        )
 
 
 class CounterAggregator:
@@ -168,15 +208,28 @@ class CounterAggregator:
         return self.run(event, context).response()
 
     def run(self, event: Any, context: Any | None = None) -> AggregationResult:
+        return self._aggregate(event, self._contribution).result
+
+    def run_wrapped(self, event: Any, context: Any | None, wrap: RecordWrapper) -> BatchResult:
+        """``handle`` for an observer (``streamkit.observability.ObservedConsumer``): each
+        record's deltas function runs through ``wrap``. Returns the batch accounting (see
+        ``_Aggregation.batch_result``); ``response()`` is ``handle``'s answer."""
+        return self._aggregate(event, wrap(self._contribution)).batch_result()
+
+    def _aggregate(
+        self, event: Any, contribution: Callable[[StreamRecord], tuple[Deltas, str]]
+    ) -> _Aggregation:
         records = parse_event(event, numbers=self.numbers)
         result = AggregationResult(total=len(records))
-        if any(not r.item_identifier for r in records):
+        unnamed = sum(1 for r in records if not r.item_identifier)
+        if unnamed:
             # Same rule as process_batch: a record nobody can name fails the whole batch.
             result.failed_identifiers = [r.item_identifier for r in records]
             result.errors.append(("", ValueError("a record has no readable SequenceNumber")))
-            return result
-        pending, stop = self._collect(records, result)
-        pending = self._drop_applied(pending, result)
+            return _Aggregation(result, [], failed_early=unnamed)
+        collected, stop = self._collect(records, result, contribution)
+        failed_early = 1 if stop < len(records) else 0
+        pending = self._drop_applied(collected, result)
         stop = self._apply(pending, result, stop)
         if stop < len(records):
             result.failed_identifiers = [r.item_identifier for r in records[stop:]]
@@ -187,27 +240,43 @@ class CounterAggregator:
                 len(records),
                 result.failed_identifiers[0],
             )
-        return result
+        return _Aggregation(result, collected, failed_early)
 
     # --- steps ------------------------------------------------------------------------------
 
+    def _contribution(self, record: StreamRecord) -> tuple[Deltas, str]:
+        """The record's deltas, checked to fit one transaction with its marker, and its
+        marker id (``""`` when it contributes nothing): all the per-record work."""
+        deltas = collect_deltas(self.deltas, record)
+        if len(deltas) + 1 > self.max_transaction_items:
+            raise InvalidDeltaError(
+                record.item_identifier,
+                f"touches {len(deltas)} aggregates; one transaction holds at most "
+                f"{self.max_transaction_items - 1} besides the record's marker",
+            )
+        return deltas, make_id(self.name, record.event_id) if deltas else ""
+
     def _collect(
-        self, records: Sequence[StreamRecord], result: AggregationResult
+        self,
+        records: Sequence[StreamRecord],
+        result: AggregationResult,
+        contribution: Callable[[StreamRecord], tuple[Deltas, str]],
     ) -> tuple[list[_Pending], int]:
         """Deltas of each record, in order, up to the first record that fails."""
         pending: list[_Pending] = []
+        # An observer's record wrapper logs failures itself, with their tracebacks: no second
+        # WARNING for them (the HANDLER_LOGS_FAILURES rule of streamkit.batch).
+        failure_level = (
+            logging.DEBUG
+            if getattr(contribution, HANDLER_LOGS_FAILURES, False) is True
+            else logging.WARNING
+        )
         for index, record in enumerate(records):
             try:
-                deltas = collect_deltas(self.deltas, record)
-                if len(deltas) + 1 > self.max_transaction_items:
-                    raise InvalidDeltaError(
-                        record.item_identifier,
-                        f"touches {len(deltas)} aggregates; one transaction holds at most "
-                        f"{self.max_transaction_items - 1} besides the record's marker",
-                    )
-                marker_id = make_id(self.name, record.event_id) if deltas else ""
+                deltas, marker_id = contribution(record)
             except Exception as exc:
-                logger.warning(
+                logger.log(
+                    failure_level,
                     "aggregator %s: record %s failed: %s: %s",
                     self.name,
                     record.item_identifier,
@@ -237,7 +306,12 @@ class CounterAggregator:
                 exc,
             )
             return pending
-        kept = [p for p in pending if p.marker_id not in present]
+        kept: list[_Pending] = []
+        for item in pending:
+            if item.marker_id in present:
+                item.fate = "already_applied"
+            else:
+                kept.append(item)
         result.already_applied += len(pending) - len(kept)
         return kept
 
@@ -250,6 +324,9 @@ class CounterAggregator:
             try:
                 applied, already = self._commit(chunk, result)
             except Exception as exc:
+                for item in chunk:
+                    if item.fate == "pending":
+                        item.fate = "failed"
                 first = chunk[0].record.item_identifier
                 result.errors.append((first, exc))
                 logger.error(
@@ -299,6 +376,9 @@ class CounterAggregator:
                 }
                 if done:  # applied by an earlier delivery after all: drop them, retry the rest
                     already += len(done)
+                    for item in records:
+                        if item.marker_id in done:
+                            item.fate = "already_applied"
                     records = [r for r in records if r.marker_id not in done]
                     continue
                 retryable = code in _RETRYABLE_ERRORS or (

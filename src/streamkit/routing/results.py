@@ -8,7 +8,7 @@ redelivery) is kept here and counted per target.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from streamkit.batch import BatchResponse, BatchResult
@@ -117,3 +117,14 @@ class RoutedBatch:
 
     def response(self) -> BatchResponse:
         return self.batch.response()
+
+
+def counted_as_already_completed(result: BatchResult, records: int) -> BatchResult:
+    """``result`` with ``records`` of its succeeded records counted as already completed: the
+    consumer found their work done by an earlier delivery (completion markers, a version
+    fence) and did nothing. For observers; the response is the same."""
+    return replace(
+        result,
+        succeeded=result.succeeded - records,
+        already_completed=result.already_completed + records,
+    )

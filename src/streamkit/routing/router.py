@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from typing import Any, Literal, TypeVar, Unpack, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, Unpack, overload
 
 from streamkit.batch import BatchResponse, BatchResult, IdempotencyProvider, Ordering, run_batch
 from streamkit.records import NumberMode, StreamRecord
@@ -63,8 +63,15 @@ from streamkit.routing._callables import check_handler, check_name, default_name
 from streamkit.routing._dispatch import Invocation
 from streamkit.routing.exceptions import InvalidRouteError
 from streamkit.routing.predicates import event_name_of
-from streamkit.routing.results import CumulativeStats, RoutedBatch
+from streamkit.routing.results import (
+    CumulativeStats,
+    RoutedBatch,
+    counted_as_already_completed,
+)
 from streamkit.routing.routes import EVENT_NAMES, MatchOptions, Route, RouteOptions, Target
+
+if TYPE_CHECKING:
+    from streamkit.observability import RecordWrapper
 
 __all__ = ["FanOut", "MatchOptions", "Route", "RouteOptions", "Router", "Target"]
 
@@ -259,12 +266,25 @@ class Router:
         self.stats.add(stats)
         return RoutedBatch(result, invocation.outcomes(), stats)
 
-    def _run(self, event: Any, context: Any | None) -> tuple[BatchResult, Invocation]:
+    def run_wrapped(self, event: Any, context: Any | None, wrap: RecordWrapper) -> BatchResult:
+        """``handle`` for an observer (``streamkit.observability.ObservedConsumer``): each
+        record's dispatch runs through ``wrap``. Returns the batch accounting, in which a
+        record whose every target had already completed counts as already completed (for
+        ``handle`` and ``run`` it is a success: ``response()`` is the same)."""
+        result, invocation = self._run(event, context, wrap)
+        self.stats.add(invocation.stats())
+        return counted_as_already_completed(result, invocation.already_completed())
+
+    def _run(
+        self, event: Any, context: Any | None, wrap: RecordWrapper | None = None
+    ) -> tuple[BatchResult, Invocation]:
         self._compiled()  # an invalid router fails the invocation loudly, before any record
         invocation = Invocation(self, context)
+        # dispatch takes the record only: the context is the invocation's.
+        dispatch = invocation.dispatch if wrap is None else wrap(invocation.dispatch)
         result = run_batch(
             event,
-            invocation.dispatch,  # takes the record only: the context is the invocation's
+            dispatch,
             ordering=self.ordering,
             context=context,
             idempotency=invocation if self.idempotency is not None else None,

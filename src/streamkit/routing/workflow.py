@@ -63,9 +63,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Final, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
-from streamkit.batch import BatchResponse, Ordering, process_batch
+from streamkit.batch import BatchResponse, BatchResult, Ordering, process_batch, run_batch
 from streamkit.codec import serialize_value
 from streamkit.records import StreamRecord
 from streamkit.routing._callables import check_handler, is_async, takes_context
@@ -73,6 +73,10 @@ from streamkit.routing._dynamodb import default_client
 from streamkit.routing._workflow_table import StateTable
 from streamkit.routing.exceptions import InvalidTransitionError, InvalidWorkflowError, RetryStage
 from streamkit.routing.predicates import image_not_available
+from streamkit.routing.results import counted_as_already_completed
+
+if TYPE_CHECKING:
+    from streamkit.observability import RecordWrapper
 
 __all__ = ["Next", "Stage", "StageContext", "StageOutcome", "Workflow"]
 
@@ -291,6 +295,24 @@ class Workflow:
         """The Lambda handler body: run the stages of a batch (``ordering``, per_key default)."""
         self._ensure_valid()
         return process_batch(event, self, ordering=self.ordering, context=context)
+
+    def run_wrapped(self, event: Any, context: Any | None, wrap: RecordWrapper) -> BatchResult:
+        """``handle`` for an observer (``streamkit.observability.ObservedConsumer``): each
+        record's stage runs through ``wrap``. Returns the batch accounting, in which a
+        ``stale`` record (the version fence found its stage done, or the item moved on)
+        counts as already completed (for ``handle`` it is a success: same response)."""
+        self._ensure_valid()
+        stale = 0
+
+        def run_stage(record: StreamRecord) -> StageOutcome:
+            nonlocal stale
+            outcome = self(record, context)
+            if outcome.status == "stale":
+                stale += 1
+            return outcome
+
+        result = run_batch(event, wrap(run_stage), ordering=self.ordering, context=context)
+        return counted_as_already_completed(result, stale)
 
     def counts(self) -> dict[str, int]:
         """How many records ended in each outcome status, over this workflow's life."""

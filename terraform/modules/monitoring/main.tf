@@ -87,6 +87,11 @@ locals {
   functions = [for c in values(var.consumers) : c.function_name]
   dlqs      = [for c in values(var.consumers) : c.dlq_name]
 
+  # The dimension set streamkit's observed handlers write. A search schema matches metrics
+  # with exactly its dimension names, so a bare {namespace} would find none of them. The
+  # namespace is quoted: it may hold '/', '.', '-', '#', ':' or spaces.
+  stream_metrics_schema = "{\"${var.metrics_namespace}\",FunctionName,Service,TableName}"
+
   widgets = [
     {
       type = "metric", x = 0, y = 0, width = 12, height = 6
@@ -125,7 +130,7 @@ locals {
       }
     },
     {
-      # streamkit's embedded-metric-format metrics, per function (service dimension).
+      # streamkit's embedded-metric-format metrics, one line per function and source table.
       type = "metric", x = 12, y = 6, width = 12, height = 6
       properties = {
         title  = "streamkit records processed / failed (sum)"
@@ -133,8 +138,8 @@ locals {
         stat   = "Sum"
         period = var.period_seconds
         metrics = [
-          [{ expression = "SEARCH('{${var.metrics_namespace}} MetricName=\"RecordsProcessed\"', 'Sum', ${var.period_seconds})", id = "processed", label = "RecordsProcessed" }],
-          [{ expression = "SEARCH('{${var.metrics_namespace}} MetricName=\"RecordsFailed\"', 'Sum', ${var.period_seconds})", id = "failed", label = "RecordsFailed" }],
+          [{ expression = "SEARCH('${local.stream_metrics_schema} MetricName=\"RecordsProcessed\"', 'Sum', ${var.period_seconds})", id = "processed", label = "RecordsProcessed" }],
+          [{ expression = "SEARCH('${local.stream_metrics_schema} MetricName=\"RecordsFailed\"', 'Sum', ${var.period_seconds})", id = "failed", label = "RecordsFailed" }],
         ]
       }
     },

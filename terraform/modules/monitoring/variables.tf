@@ -71,9 +71,19 @@ variable "dashboard_name" {
 }
 
 variable "metrics_namespace" {
-  description = "CloudWatch namespace of streamkit's EMF metrics (RecordsProcessed, RecordsFailed)."
+  description = "CloudWatch namespace of streamkit's EMF metrics (RecordsProcessed, RecordsFailed): the consumers' METRICS_NAMESPACE."
   type        = string
   default     = "streamkit"
+
+  validation {
+    condition = (
+      can(regex("^[0-9A-Za-z._/#: -]{1,255}$", var.metrics_namespace))
+      && trimspace(var.metrics_namespace) != ""
+      && !startswith(var.metrics_namespace, ":")
+      && !startswith(var.metrics_namespace, "AWS/")
+    )
+    error_message = "metrics_namespace is 1-255 letters, digits, spaces or . - _ / # :, not all spaces, not starting with ':' or the reserved 'AWS/'."
+  }
 }
 
 variable "tags" {

@@ -21,6 +21,10 @@ locals {
     bisect_batch_on_function_error     = true
     report_batch_item_failures         = true
   }
+
+  # Every consumer's EMF metrics go to the namespace the dashboard graphs (monitoring below).
+  # Merged last, so function_environment cannot send them elsewhere.
+  metrics_environment = { METRICS_NAMESPACE = var.metrics_namespace }
 }
 
 # --- encryption key ----------------------------------------------------------------------------
@@ -249,7 +253,7 @@ module "consumer" {
   runtime            = "python3.12"
   timeout            = var.function_timeout
   memory_size        = var.function_memory_size
-  environment        = merge(var.function_environment, each.value.environment)
+  environment        = merge(var.function_environment, each.value.environment, local.metrics_environment)
   kms_key_arn        = aws_kms_key.platform.arn
   log_retention_days = var.log_retention_days
   tracing_mode       = var.tracing_mode
@@ -282,6 +286,7 @@ module "monitoring" {
   kms_key_id                = aws_kms_key.platform.arn
   alarm_emails              = var.alarm_emails
   iterator_age_threshold_ms = var.iterator_age_threshold_ms
+  metrics_namespace         = var.metrics_namespace
   dashboard_name            = "${var.name_prefix}order-platform"
   tags                      = var.tags
 }

@@ -105,6 +105,12 @@ variable "alarm_emails" {
   default     = []
 }
 
+variable "metrics_namespace" {
+  description = "CloudWatch namespace of the consumers' streamkit EMF metrics: every function gets it as METRICS_NAMESPACE, and the dashboard graphs it (the monitoring module validates it)."
+  type        = string
+  default     = "streamkit"
+}
+
 variable "iterator_age_threshold_ms" {
   description = "IteratorAge alarm threshold, milliseconds."
   type        = number
