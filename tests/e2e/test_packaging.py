@@ -38,20 +38,30 @@ print(json.dumps({
 """
 
 
-def _run(command: list[str], *, env: dict[str, str] | None = None, cwd: Path = REPO) -> str:
-    done = subprocess.run(
+def _attempt(
+    command: list[str], *, env: dict[str, str] | None = None, cwd: Path = REPO
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         command, cwd=cwd, env=env, capture_output=True, text=True, check=False, timeout=600
     )
+
+
+def _run(command: list[str], *, env: dict[str, str] | None = None, cwd: Path = REPO) -> str:
+    done = _attempt(command, env=env, cwd=cwd)
     assert done.returncode == 0, f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}"
     return done.stdout
 
 
-def _build_command(out: Path, *targets: str) -> list[str]:
-    return [sys.executable, "-m", "build", *targets, "--outdir", str(out), str(REPO)]
+def _attempt_build(
+    out: Path, native: str, *targets: str, **env: str
+) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "build", *targets, "--outdir", str(out), str(REPO)]
+    return _attempt(command, env={**os.environ, "STREAMKIT_BUILD_NATIVE": native, **env})
 
 
 def _build(out: Path, native: str, *targets: str, **env: str) -> list[Path]:
-    _run(_build_command(out, *targets), env={**os.environ, "STREAMKIT_BUILD_NATIVE": native, **env})
+    done = _attempt_build(out, native, *targets, **env)
+    assert done.returncode == 0, f"build failed:\n{done.stdout}\n{done.stderr}"
     return sorted(out.iterdir())
 
 
@@ -129,31 +139,13 @@ def test_without_a_c_compiler_auto_builds_pure_python_and_require_refuses(
     no_compiler = {"CC": "false"}  # setuptools compiles with $CC; `false` fails every call
     (wheel,) = _build(tmp_path / "auto", "auto", "--wheel", **no_compiler)
     assert wheel.name.endswith("-py3-none-any.whl")
-    env = {**os.environ, "STREAMKIT_BUILD_NATIVE": "require", **no_compiler}
-    done = subprocess.run(
-        _build_command(tmp_path / "require", "--wheel"),
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
+    done = _attempt_build(tmp_path / "require", "require", "--wheel", **no_compiler)
     assert done.returncode != 0
     assert "NativeBuildError" in done.stdout + done.stderr
 
 
 def test_an_unknown_build_mode_is_refused(tmp_path: Path) -> None:
-    env = {**os.environ, "STREAMKIT_BUILD_NATIVE": "sometimes"}
-    done = subprocess.run(
-        _build_command(tmp_path, "--wheel"),
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
+    done = _attempt_build(tmp_path, "sometimes", "--wheel")
     assert done.returncode != 0
     assert "STREAMKIT_BUILD_NATIVE must be one of auto, require, skip" in done.stdout + done.stderr
 

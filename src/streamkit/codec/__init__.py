@@ -64,14 +64,14 @@ from streamkit.codec._checked import checked_map as _checked_map
 from streamkit.codec._checked import checked_serialize_map as _checked_serialize_map
 from streamkit.codec._checked import checked_serialize_value as _checked_serialize_value
 from streamkit.codec._checked import checked_value as _checked_value
-
-# Unused here: the tests look at the bound of the short-number tables.
-from streamkit.codec._fast_deserializer import SMALL_NUMBERS_KEPT as _SMALL_NUMBERS_KEPT  # noqa: F401
 from streamkit.codec._fast_serializer import fast_serialize_map_for as _fast_serialize_map_for
 from streamkit.codec._rules import MAX_ADJUSTED_EXPONENT as MAX_ADJUSTED_EXPONENT
 from streamkit.codec._rules import MAX_NESTING_DEPTH as MAX_NESTING_DEPTH
 from streamkit.codec._rules import MAX_SIGNIFICANT_DIGITS as MAX_SIGNIFICANT_DIGITS
 from streamkit.codec._rules import MIN_ADJUSTED_EXPONENT as MIN_ADJUSTED_EXPONENT
+
+# Unused here: the tests look at the bound of the short-number tables.
+from streamkit.codec._rules import SMALL_NUMBERS_KEPT as _SMALL_NUMBERS_KEPT  # noqa: F401
 from streamkit.codec._rules import BinaryMode, NumberMode
 from streamkit.codec._walker import load_deserializer as _load_deserializer
 

@@ -11,45 +11,18 @@ from __future__ import annotations
 
 import binascii
 from collections.abc import Callable
-from decimal import (
-    Clamped,
-    Context,
-    Inexact,
-    InvalidOperation,
-    Overflow,
-    Rounded,
-    Subnormal,
-    Underflow,
-)
 from typing import Any
 
 from streamkit.codec._rules import (
-    MAX_ADJUSTED_EXPONENT,
+    DYNAMODB_CONTEXT,
     MAX_NESTING_DEPTH,
-    MAX_SIGNIFICANT_DIGITS,
-    MIN_ADJUSTED_EXPONENT,
+    SMALL_NUMBER_MAX_LEN,
+    SMALL_NUMBERS_KEPT,
     NumberMode,
+    ShortNumberTables,
     Unusual,
     native_number,
 )
-
-# A number text the fast deserializer has not seen is converted by
-# _DYNAMODB_CONTEXT.create_decimal, which (unlike Decimal()) admits no surrounding
-# whitespace and no underscores, and raises instead of rounding whenever DynamoDB could not
-# store the value: more than 38 digits (Rounded), magnitude over 9.99..E+125 (Overflow) or
-# under 1E-130 (Subnormal). What it still lets through, digits of other scripts and
-# NaN/Infinity, is caught by str.isascii() and Decimal.is_finite(). The context errs on the
-# strict side: valid numbers with trailing zeros beyond 38 digits, and zeros with huge
-# exponents, make it raise; the checked path then accepts them.
-_DYNAMODB_CONTEXT = Context(
-    prec=MAX_SIGNIFICANT_DIGITS,
-    Emax=MAX_ADJUSTED_EXPONENT,
-    Emin=MIN_ADJUSTED_EXPONENT,
-    traps=[InvalidOperation, Overflow, Subnormal, Underflow, Rounded, Inexact, Clamped],
-)
-# Number texts this short are converted once and remembered (see build_fast_deserializer).
-_SMALL_NUMBER_MAX_LEN = 4
-SMALL_NUMBERS_KEPT = 8192
 
 
 def build_fast_deserializer(
@@ -57,21 +30,17 @@ def build_fast_deserializer(
 ) -> Callable[[Any], Any]:
     """The fast walker for one number mode; returns its map function.
 
-    ``small_numbers`` is the mode's table of converted short number texts (see below).
+    ``small_numbers`` is the mode's table of converted short number texts (see
+    ``_rules.SMALL_NUMBERS_KEPT`` for what is kept and why).
 
     The map and list loops repeat the same tag chain on purpose: handling scalars inline
     saves a Python call per value, which is most of the cost of a walk. Tags are tested in
     the order of their frequency in real items.
     """
-    to_decimal = _DYNAMODB_CONTEXT.create_decimal
+    to_decimal = DYNAMODB_CONTEXT.create_decimal
     native = numbers == "native"
     to_native = native_number
-    small_len = _SMALL_NUMBER_MAX_LEN
-    # Short number texts ("0", "1", "42", "0.00") recur everywhere: quantities, flags,
-    # versions. Their values are immutable, so each is converted once and then looked up.
-    # Only texts of at most 4 characters are kept (a finite domain that real data revisits
-    # constantly), and at most SMALL_NUMBERS_KEPT of them (about 1.5 MB), so hostile input
-    # cannot make the dict grow without bound; it needs no eviction.
+    small_len = SMALL_NUMBER_MAX_LEN
     kept = SMALL_NUMBERS_KEPT
     known = small_numbers.get
     a2b_base64 = binascii.a2b_base64
@@ -213,21 +182,11 @@ def build_fast_deserializer(
     return map_
 
 
-_small_decimals: dict[str, Any] = {}
-_small_natives: dict[str, Any] = {}
-fast_decimal_map = build_fast_deserializer("decimal", _small_decimals)
-fast_native_map = build_fast_deserializer("native", _small_natives)
-
-
-def remembered_numbers() -> int:
-    """How many short number texts are remembered, over both number modes."""
-    return len(_small_decimals) + len(_small_natives)
-
-
-def forget_numbers() -> None:
-    """Empty the short-number tables: the state of a fresh Lambda container."""
-    _small_decimals.clear()
-    _small_natives.clear()
+_short_numbers = ShortNumberTables()
+fast_decimal_map = build_fast_deserializer("decimal", _short_numbers.decimals)
+fast_native_map = build_fast_deserializer("native", _short_numbers.natives)
+remembered_numbers = _short_numbers.remembered
+forget_numbers = _short_numbers.forget
 
 
 def fast_map_for(numbers: str) -> Callable[[Any], Any]:

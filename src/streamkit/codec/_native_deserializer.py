@@ -19,54 +19,36 @@ from __future__ import annotations
 
 import binascii
 from collections.abc import Callable
-from decimal import (
-    Clamped,
-    Context,
-    Inexact,
-    InvalidOperation,
-    Overflow,
-    Rounded,
-    Subnormal,
-    Underflow,
-)
 from typing import Any, Final
 
 from streamkit.codec._rules import (
-    MAX_ADJUSTED_EXPONENT,
+    DYNAMODB_CONTEXT,
     MAX_NESTING_DEPTH,
-    MAX_SIGNIFICANT_DIGITS,
-    MIN_ADJUSTED_EXPONENT,
+    SMALL_NUMBER_MAX_LEN,
+    SMALL_NUMBERS_KEPT,
+    ShortNumberTables,
     Unusual,
     native_number,
 )
 
-# The same strict context as _fast_deserializer's (see the reasons there): it raises instead
-# of rounding whenever DynamoDB could not store the value.
-_DYNAMODB_CONTEXT: Final = Context(
-    prec=MAX_SIGNIFICANT_DIGITS,
-    Emax=MAX_ADJUSTED_EXPONENT,
-    Emin=MIN_ADJUSTED_EXPONENT,
-    traps=[InvalidOperation, Overflow, Subnormal, Underflow, Rounded, Inexact, Clamped],
-)
-_to_decimal: Final = _DYNAMODB_CONTEXT.create_decimal
-
-# Short number texts, converted once per number mode (same bounds and reasons as in
-# _fast_deserializer: a finite domain real data revisits, capped against hostile input).
-_SMALL_NUMBER_MAX_LEN: Final = 4
-SMALL_NUMBERS_KEPT: Final = 8192
-_small_decimals: Final[dict[str, Any]] = {}
-_small_natives: Final[dict[str, Any]] = {}
+# Final module-level names: mypyc compiles them to static lookups. Short number texts are
+# remembered per number mode, as in _fast_deserializer (bounds and reasons in _rules).
+_to_decimal: Final = DYNAMODB_CONTEXT.create_decimal
+_SMALL_LEN: Final = SMALL_NUMBER_MAX_LEN
+_KEPT: Final = SMALL_NUMBERS_KEPT
+_short_numbers: Final = ShortNumberTables()
+_small_decimals: Final[dict[str, Any]] = _short_numbers.decimals
+_small_natives: Final[dict[str, Any]] = _short_numbers.natives
 
 
 def remembered_numbers() -> int:
     """How many short number texts are remembered, over both number modes."""
-    return len(_small_decimals) + len(_small_natives)
+    return _short_numbers.remembered()
 
 
 def forget_numbers() -> None:
     """Empty the short-number tables: the state of a fresh Lambda container."""
-    _small_decimals.clear()
-    _small_natives.clear()
+    _short_numbers.forget()
 
 
 def _number(value: Any, native: bool) -> Any:
@@ -79,7 +61,7 @@ def _number(value: Any, native: bool) -> Any:
             raise Unusual
         if native:
             number = native_number(text, number)
-        if len(text) <= _SMALL_NUMBER_MAX_LEN and len(known) < SMALL_NUMBERS_KEPT:
+        if len(text) <= _SMALL_LEN and len(known) < _KEPT:
             known[text] = number
     return number
 

@@ -7,7 +7,17 @@ https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.Nami
 from __future__ import annotations
 
 import re
-from decimal import Decimal
+from decimal import (
+    Clamped,
+    Context,
+    Decimal,
+    Inexact,
+    InvalidOperation,
+    Overflow,
+    Rounded,
+    Subnormal,
+    Underflow,
+)
 from typing import Any, Literal
 
 NumberMode = Literal["decimal", "native"]
@@ -29,6 +39,47 @@ NESTING_PROBLEM = (
 # What the N grammar allows; Decimal alone would also take " 1", "1_000", "NaN" and non-ASCII
 # digits, none of which DynamoDB accepts.
 _NUMBER_SYNTAX = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+# The fast deserializers convert a number text they have not seen with
+# DYNAMODB_CONTEXT.create_decimal, which (unlike Decimal()) admits no surrounding whitespace
+# and no underscores, and raises instead of rounding whenever DynamoDB could not store the
+# value: more than 38 digits (Rounded), magnitude over 9.99..E+125 (Overflow) or under 1E-130
+# (Subnormal). What it still lets through, digits of other scripts and NaN/Infinity, they
+# catch with str.isascii() and Decimal.is_finite(). The context errs on the strict side: valid
+# numbers with trailing zeros beyond 38 digits, and zeros with huge exponents, make it raise;
+# the checked walker then accepts them.
+DYNAMODB_CONTEXT = Context(
+    prec=MAX_SIGNIFICANT_DIGITS,
+    Emax=MAX_ADJUSTED_EXPONENT,
+    Emin=MIN_ADJUSTED_EXPONENT,
+    traps=[InvalidOperation, Overflow, Subnormal, Underflow, Rounded, Inexact, Clamped],
+)
+
+# Short number texts ("0", "1", "42", "0.00") recur everywhere: quantities, flags, versions.
+# Their values are immutable, so the fast deserializers convert each once and then look it
+# up. Only texts of at most SMALL_NUMBER_MAX_LEN characters are kept (a finite domain real
+# data revisits constantly), and at most SMALL_NUMBERS_KEPT per table (about 1.5 MB), so
+# hostile input cannot make a table grow without bound; no eviction is needed.
+SMALL_NUMBER_MAX_LEN = 4
+SMALL_NUMBERS_KEPT = 8192
+
+
+class ShortNumberTables:
+    """A fast deserializer's two tables of converted short number texts, one per mode."""
+
+    def __init__(self) -> None:
+        self.decimals: dict[str, Any] = {}
+        self.natives: dict[str, Any] = {}
+
+    def remembered(self) -> int:
+        """How many texts are remembered, over both number modes."""
+        return len(self.decimals) + len(self.natives)
+
+    def forget(self) -> None:
+        """Empty both tables: the state of a fresh Lambda container."""
+        self.decimals.clear()
+        self.natives.clear()
 
 
 class Unusual(Exception):
