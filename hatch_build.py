@@ -34,7 +34,11 @@ from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
 NATIVE_SOURCE = Path("src/streamkit/codec/_native_deserializer.py")
 PACKAGE_ROOT = Path("src")
+# Must match streamkit.codec._walker.DIGEST_SUFFIX, which reads the file (the build cannot
+# import streamkit); tests/unit/test_codec_walker.py checks that an editable build has it.
 DIGEST_SUFFIX = ".source-sha256"
+DIGEST_FILE = NATIVE_SOURCE.with_name(NATIVE_SOURCE.name + DIGEST_SUFFIX)
+EXTENSION_SUFFIXES = (".so", ".pyd")  # what a compiled module's file ends with
 MODES = ("auto", "require", "skip")
 
 # Run in a child process with a scratch working directory: mypyc and setuptools write build
@@ -90,7 +94,7 @@ def compile_native(source: Path, scratch: Path) -> list[Path]:
     )
     if process.returncode != 0:
         raise NativeBuildError(process.stdout.strip()[-4000:])
-    built = sorted(path for path in build_lib.rglob("*") if path.suffix in (".so", ".pyd"))
+    built = sorted(path for path in build_lib.rglob("*") if path.suffix in EXTENSION_SUFFIXES)
     if not built:
         raise NativeBuildError(f"mypyc reported success but built nothing:\n{process.stdout}")
     return [path.relative_to(build_lib) for path in built]
@@ -98,11 +102,13 @@ def compile_native(source: Path, scratch: Path) -> list[Path]:
 
 def in_place_artifacts(root: Path) -> list[Path]:
     """What an earlier editable build left next to the source."""
-    folder = root / NATIVE_SOURCE.parent
-    stem = NATIVE_SOURCE.stem
-    found = [*folder.glob(f"{stem}.*.so"), *folder.glob(f"{stem}__mypyc.*.so")]
-    found += [*folder.glob(f"{stem}.*.pyd"), *folder.glob(f"{stem}__mypyc.*.pyd")]
-    digest = folder / (NATIVE_SOURCE.name + DIGEST_SUFFIX)
+    # The module (<stem>.<tag>.so) and its runtime library (<stem>__mypyc.<tag>.so).
+    found = [
+        path
+        for path in (root / NATIVE_SOURCE.parent).glob(f"{NATIVE_SOURCE.stem}*")
+        if path.suffix in EXTENSION_SUFFIXES
+    ]
+    digest = root / DIGEST_FILE
     return [*found, digest] if digest.exists() else found
 
 
@@ -140,8 +146,7 @@ class NativeCodecBuildHook(BuildHookInterface):
         if editable:
             for relative in built:
                 shutil.copy2(self._scratch / "lib" / relative, root / PACKAGE_ROOT / relative)
-            digest_file = root / NATIVE_SOURCE.parent / (NATIVE_SOURCE.name + DIGEST_SUFFIX)
-            digest_file.write_text(source_digest(root / NATIVE_SOURCE) + "\n")
+            (root / DIGEST_FILE).write_text(source_digest(root / NATIVE_SOURCE) + "\n")
             return
         for relative in built:
             build_data["force_include"][str(self._scratch / "lib" / relative)] = relative.as_posix()

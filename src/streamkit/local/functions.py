@@ -32,6 +32,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from streamkit.exceptions import FunctionCodeError, UnsupportedRuntimeError
+from streamkit.local.trace_header import PASS_THROUGH
 
 __all__ = [
     "MAX_UNZIPPED_BYTES",
@@ -77,7 +78,7 @@ class FunctionSpec:
     """Layer ARNs. The local runtime does not fetch layers; it warns that they are ignored."""
     role: str = ""
     package_type: str = "Zip"
-    tracing_mode: str = "PassThrough"
+    tracing_mode: str = PASS_THROUGH
     """``TracingConfig.Mode``: ``Active`` invocations get a sampled X-Ray trace header."""
 
     def __post_init__(self) -> None:
@@ -104,7 +105,7 @@ class FunctionSpec:
             layers=tuple(layer["Arn"] for layer in configuration.get("Layers") or ()),
             role=configuration.get("Role") or "",
             package_type=configuration.get("PackageType") or "Zip",
-            tracing_mode=(configuration.get("TracingConfig") or {}).get("Mode") or "PassThrough",
+            tracing_mode=(configuration.get("TracingConfig") or {}).get("Mode") or PASS_THROUGH,
         )
 
     @property

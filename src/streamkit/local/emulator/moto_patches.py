@@ -49,6 +49,7 @@ from streamkit.local.mapping_config import (
     validate_create_request,
     validate_update_request,
 )
+from streamkit.local.trace_header import TRACING_MODES
 
 __all__ = [
     "CODE_PATH_PREFIX",
@@ -434,7 +435,7 @@ def _update_function_configuration_applies_tracing() -> None:
 
     def update_configuration(self: Any, config_updates: dict[str, Any]) -> dict[str, Any]:
         tracing = config_updates.get("TracingConfig")
-        if isinstance(tracing, dict) and tracing.get("Mode") in ("Active", "PassThrough"):
+        if isinstance(tracing, dict) and tracing.get("Mode") in TRACING_MODES:
             self.tracing_config = {"Mode": tracing["Mode"]}
         return original(self, config_updates)
 
