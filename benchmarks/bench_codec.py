@@ -30,6 +30,7 @@ from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
 from benchmarks import Case, _data, run_cases
 from streamkit import codec
 from streamkit.codec import deserialize, serialize
+from streamkit.codec._walker import pure_python_deserializer
 from streamkit.records import parse_event
 
 IMAGE_NAMES = ("Keys", "NewImage", "OldImage")
@@ -207,6 +208,47 @@ def serialize_case(label: str, items: list[dict[str, Any]], *, target: float | N
     )
 
 
+def pure_python_walk(event: dict[str, Any]) -> Callable[[], Any]:
+    """What ``deserialize`` does with the pure-Python walker: the anchor of the compiled one.
+
+    Called directly (``deserialize`` itself picks the compiled walker when there is one), on
+    the same images; valid images never leave the fast walker, so this is the whole decode.
+    """
+    bodies = _images(event)
+    walk = pure_python_deserializer().decimal_map
+
+    def run() -> list[dict[str, Any]]:
+        out = []
+        for body in bodies:
+            for name in IMAGE_NAMES:
+                image = body.get(name)
+                if image is not None:
+                    out.append(walk(image))
+        return out
+
+    return run
+
+
+def compiled_walker_case(orders: dict[str, Any]) -> list[Case]:
+    """Compiled against pure-Python walker on the orders batch (info); none without a build."""
+    if not codec.COMPILED:
+        return []
+    compiled, pure = streamkit_deserializer(orders), pure_python_walk(orders)
+    if compiled() != pure():
+        raise AssertionError("the compiled and pure-Python walkers decoded differently")
+    return [
+        Case(
+            "deserialize orders, compiled vs pure walker",
+            compiled,
+            pure,
+            "streamkit pure Python",
+            1000,
+            None,
+            CPU,
+        )
+    ]
+
+
 def main() -> bool:
     orders = _data.orders_event(1000)
     orders_items = _data.orders_items(1000)
@@ -241,6 +283,7 @@ def main() -> bool:
             None,
             CPU,
         ),
+        *compiled_walker_case(orders),
         serialize_case("orders items (1000)", orders_items, target=SERIALIZE_TARGET),
         *deserialize_cases("tiny batch (1000)", tiny, targets=False),
         serialize_case("tiny items (1000)", _data.tiny_items(1000), target=None),
