@@ -281,7 +281,9 @@ class MappingConfig:
         state = mapping.get("State")
         enabled = mapping.get("Enabled")
         if enabled is None:
-            enabled = state not in ("Disabled", "Disabling")
+            # Lambda runs a mapping that is Creating, Enabling or Updating, and stops one
+            # that is Disabling or Deleting (Deleting mappings stay listed for a while).
+            enabled = state not in ("Disabled", "Disabling", "Deleting")
         request_view = {k: v for k, v in mapping.items() if v is not None}
         request_view.pop("Enabled", None)
         validate_create_request(request_view)
