@@ -13,14 +13,15 @@ numbered section below says what moto does, what AWS does, and why it matters:
 6. GetRecords forgets the iterator it consumed (memory stays flat while idle-polling).
 7. A cancelled transaction leaves the stream exactly as it was.
 8. UpdateFunctionConfiguration applies TracingConfig.
+9. Stream records: eventVersion 1.1, DynamoDB's SizeBytes, none for a write that changes
+   nothing, one INSERT for an UpdateItem that creates its item (stream_records.py).
 
 server.py adds one more: DynamoDB requests run one at a time, so concurrent writes get unique,
 ordered sequence numbers and consistent OldImage/NewImage chains.
 
 Deviations left as they are (documented in the README): one shard that never splits, every
-table's stream starts at the same sequence number, iterators never expire, no TTL expiry, a
-no-op put still emits MODIFY (AWS emits no record when an item does not change), alarms are
-never evaluated, and Invoke does not run code (``streamkit run`` runs functions itself).
+table's stream starts at the same sequence number, iterators never expire, no TTL expiry,
+alarms are never evaluated, and Invoke does not run code (``streamkit run`` runs functions itself).
 
 :func:`apply_moto_patches` is idempotent and thread-safe. It runs when the emulator package is
 imported and again at every start, so the patches are in place before any request is served.
@@ -45,6 +46,7 @@ from moto.dynamodbstreams.models import dynamodbstreams_backends
 
 from streamkit.exceptions import InvalidParameterValueError
 from streamkit.local.emulator import esm_lifecycle
+from streamkit.local.emulator.stream_records import apply_stream_record_patches
 from streamkit.local.mapping_config import (
     STREAM_MAPPING_DEFAULTS,
     is_dynamodb_stream_arn,
@@ -136,6 +138,7 @@ def apply_moto_patches() -> None:
         _forget_consumed_shard_iterators()
         _roll_back_transactions_in_place()
         _update_function_configuration_applies_tracing()
+        apply_stream_record_patches()
         _applied = True
 
 
