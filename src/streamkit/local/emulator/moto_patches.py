@@ -15,6 +15,9 @@ numbered section below says what moto does, what AWS does, and why it matters:
 8. UpdateFunctionConfiguration applies TracingConfig.
 9. Stream records: eventVersion 1.1, DynamoDB's SizeBytes, none for a write that changes
    nothing, one INSERT for an UpdateItem that creates its item (stream_records.py).
+10. Streams have several shards that roll over, expiring iterators and a 24-hour trim
+   (stream_shards.py; served over HTTP by streams_api.py, which server.py calls).
+11. moto's item-size check runs once per item, not once per attribute (moto_speed.py).
 
 server.py adds one more: DynamoDB requests run one at a time, so concurrent writes get unique,
 ordered sequence numbers and consistent OldImage/NewImage chains.
@@ -46,7 +49,9 @@ from moto.dynamodbstreams.models import dynamodbstreams_backends
 
 from streamkit.exceptions import InvalidParameterValueError
 from streamkit.local.emulator import esm_lifecycle
+from streamkit.local.emulator.moto_speed import apply_write_speed_patches
 from streamkit.local.emulator.stream_records import apply_stream_record_patches
+from streamkit.local.emulator.stream_shards import apply_shard_patches
 from streamkit.local.mapping_config import (
     STREAM_MAPPING_DEFAULTS,
     is_dynamodb_stream_arn,
@@ -131,7 +136,6 @@ def apply_moto_patches() -> None:
         if _applied:
             return
         _stop_moto_delivering_stream_records()
-        _stream_records_carry_table_region()
         _serve_code_location()
         _check_event_source_mapping_requests()
         _cache_response_method_names()
@@ -139,6 +143,8 @@ def apply_moto_patches() -> None:
         _roll_back_transactions_in_place()
         _update_function_configuration_applies_tracing()
         apply_stream_record_patches()
+        apply_shard_patches()
+        apply_write_speed_patches()
         _applied = True
 
 
@@ -185,23 +191,10 @@ def _stop_moto_delivering_stream_records() -> None:
     )
 
 
-# --- 2. awsRegion in stream records -----------------------------------------------------------
+# --- 2. awsRegion in stream records ------------------------------------------------------------
 #
-# moto hard-codes "awsRegion": "us-east-1" in every stream record; AWS puts the table's region
-# there (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_streams_Record.html).
-
-
-def _stream_records_carry_table_region() -> None:
-    record_cls = dynamodb_table_models.StreamRecord
-    original_init: Callable[..., None] = record_cls.__init__
-
-    def __init__(self: Any, table: Any, *args: Any, **kwargs: Any) -> None:
-        original_init(self, table, *args, **kwargs)
-        region = getattr(table, "region_name", None)
-        if region:
-            self.record["awsRegion"] = region
-
-    record_cls.__init__ = __init__  # type: ignore[method-assign]
+# moto hard-codes "awsRegion": "us-east-1"; AWS puts the table's region there. stream_records.py
+# builds the whole record (section 9), region included.
 
 
 # --- 3. GetFunction's Code.Location must be downloadable ---------------------------------------

@@ -33,6 +33,7 @@ from streamkit.local.emulator.moto_patches import (
     apply_moto_patches,
     remove_running_base_url,
 )
+from streamkit.local.emulator.streams_api import handle_streams_request
 
 __all__ = ["Emulator"]
 
@@ -74,6 +75,12 @@ class _Dispatcher(DomainDispatcherApplication):
         if lock is None:
             return app(environ, start_response)
         with lock:
+            # DynamoDB Streams reads are served by streams_api (faster, shards that live);
+            # anything it leaves comes back as None and goes to moto.
+            if getattr(app, "service", "") == "dynamodbstreams":
+                answered = handle_streams_request(environ, start_response)
+                if answered is not None:
+                    return answered
             # Drain the body inside the lock: the response is built before it is returned.
             return list(app(environ, start_response))
 

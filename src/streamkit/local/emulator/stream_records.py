@@ -40,6 +40,10 @@ _creating_for_update: contextvars.ContextVar[bool] = contextvars.ContextVar(
 _in_update: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "streamkit_in_update_item", default=False
 )
+# The two versions StreamShard.add is recording, rendered once: (old, new, old map, new map).
+_prepared: contextvars.ContextVar[tuple[Any, Any, dict[str, Any], dict[str, Any]] | None] = (
+    contextvars.ContextVar("streamkit_prepared_images", default=None)
+)
 
 
 # --- sizes (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html)
@@ -132,22 +136,49 @@ def same_image(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
 
 def apply_stream_record_patches() -> None:
     """Patch moto's StreamRecord, StreamShard.add and UpdateItem (idempotent)."""
+    from moto.core.utils import utcnow
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models import table as table_models
+    from moto.moto_api._internal import mock_random
 
     record_cls = table_models.StreamRecord
     if getattr(record_cls.__init__, "_streamkit_sized", False):
         return
-    original_init: Callable[..., None] = record_cls.__init__
 
-    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        original_init(self, *args, **kwargs)
-        record = self.record
-        record["eventVersion"] = STREAM_EVENT_VERSION
-        body = record["dynamodb"]
+    def __init__(
+        self: Any, table: Any, stream_type: str, event_name: str, old: Any, new: Any, seq: int
+    ) -> None:
+        # moto's fields, with AWS's eventVersion, region and SizeBytes; images are rendered
+        # once (StreamShard.add already rendered them to compare, see _prepared).
+        old_a, new_a = _images(old, new)
+        source = old if old is not None else new
+        keys = {table.hash_key_attr: source.hash_key.to_json()}
+        if table.range_key_attr is not None:
+            keys[table.range_key_attr] = source.range_key.to_json()
+        body: dict[str, Any] = {
+            "StreamViewType": stream_type,
+            "ApproximateCreationDateTime": utcnow(),
+            "SequenceNumber": str(seq),
+            "SizeBytes": 0,
+            "Keys": keys,
+        }
+        if stream_type in ("NEW_IMAGE", "NEW_AND_OLD_IMAGES") and new is not None:
+            body["NewImage"] = new_a
+        if stream_type in ("OLD_IMAGE", "NEW_AND_OLD_IMAGES") and old is not None:
+            body["OldImage"] = old_a
         body["SizeBytes"] = sum(
             item_size(body[part]) for part in ("Keys", "NewImage", "OldImage") if part in body
         )
+        self.record = {
+            "eventID": mock_random.uuid4().hex,
+            "eventName": event_name,
+            "eventSource": "aws:dynamodb",
+            "eventVersion": STREAM_EVENT_VERSION,
+            # AWS puts the table's region here; moto always says us-east-1
+            # (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_streams_Record.html).
+            "awsRegion": getattr(table, "region_name", None) or "us-east-1",
+            "dynamodb": body,
+        }
 
     __init__._streamkit_sized = True  # type: ignore[attr-defined]
     record_cls.__init__ = __init__  # type: ignore[method-assign]
@@ -158,13 +189,14 @@ def apply_stream_record_patches() -> None:
     def add(self: Any, old: Any, new: Any) -> None:
         if _creating_for_update.get():
             return
-        if (
-            old is not None
-            and new is not None
-            and same_image(old.to_json()["Attributes"], new.to_json()["Attributes"])
-        ):
+        old_a, new_a = _images(old, new)
+        if old is not None and new is not None and same_image(old_a, new_a):
             return
-        original_add(self, old, new)
+        token = _prepared.set((old, new, old_a, new_a))
+        try:
+            original_add(self, old, new)
+        finally:
+            _prepared.reset(token)
 
     shard_cls.add = add  # type: ignore[method-assign]
 
@@ -187,6 +219,17 @@ def apply_stream_record_patches() -> None:
             return original_update(self, *args, **kwargs)
 
     DynamoDBBackend.update_item = update_item  # type: ignore[method-assign]
+
+
+def _images(old: Any, new: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The attribute maps of both versions, from _prepared when add() rendered them."""
+    prepared = _prepared.get()
+    if prepared is not None and prepared[0] is old and prepared[1] is new:
+        return prepared[2], prepared[3]
+    return (
+        old.to_json()["Attributes"] if old is not None else {},
+        new.to_json()["Attributes"] if new is not None else {},
+    )
 
 
 @contextmanager
