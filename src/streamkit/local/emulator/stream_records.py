@@ -28,6 +28,8 @@ from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from streamkit.local.emulator.ttl_sweeper import TTL_USER_IDENTITY, deleting_for_ttl
+
 __all__ = ["STREAM_EVENT_VERSION", "apply_stream_record_patches", "item_size", "value_size"]
 
 STREAM_EVENT_VERSION = "1.1"
@@ -179,6 +181,8 @@ def apply_stream_record_patches() -> None:
             "awsRegion": getattr(table, "region_name", None) or "us-east-1",
             "dynamodb": body,
         }
+        if event_name == "REMOVE" and deleting_for_ttl.get():
+            self.record["userIdentity"] = dict(TTL_USER_IDENTITY)
 
     __init__._streamkit_sized = True  # type: ignore[attr-defined]
     record_cls.__init__ = __init__  # type: ignore[method-assign]
