@@ -18,6 +18,7 @@ numbered section below says what moto does, what AWS does, and why it matters:
 10. Streams have several shards that roll over, expiring iterators and a 24-hour trim
    (stream_shards.py; served over HTTP by streams_api.py, which server.py calls).
 11. moto's item-size check runs once per item, not once per attribute (moto_speed.py).
+12. SNS envelopes carry SignatureVersion "1" and AWS's signed fields (sns_envelope.py).
 
 server.py adds one more: DynamoDB requests run one at a time, so concurrent writes get unique,
 ordered sequence numbers and consistent OldImage/NewImage chains.
@@ -50,6 +51,7 @@ from moto.dynamodbstreams.models import dynamodbstreams_backends
 from streamkit.exceptions import InvalidParameterValueError
 from streamkit.local.emulator import esm_lifecycle
 from streamkit.local.emulator.moto_speed import apply_write_speed_patches
+from streamkit.local.emulator.sns_envelope import apply_sns_envelope_patches
 from streamkit.local.emulator.stream_records import apply_stream_record_patches
 from streamkit.local.emulator.stream_shards import apply_shard_patches
 from streamkit.local.mapping_config import (
@@ -145,6 +147,7 @@ def apply_moto_patches() -> None:
         apply_stream_record_patches()
         apply_shard_patches()
         apply_write_speed_patches()
+        apply_sns_envelope_patches()
         _applied = True
 
 
