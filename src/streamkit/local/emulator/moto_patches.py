@@ -54,13 +54,13 @@ from streamkit.local.emulator.moto_speed import apply_write_speed_patches
 from streamkit.local.emulator.sns_envelope import apply_sns_envelope_patches
 from streamkit.local.emulator.stream_records import apply_stream_record_patches
 from streamkit.local.emulator.stream_shards import apply_shard_patches
-from streamkit.local.mapping_config import (
+from streamkit.local.esm.config import (
     STREAM_MAPPING_DEFAULTS,
     is_dynamodb_stream_arn,
     validate_create_request,
     validate_update_request,
 )
-from streamkit.local.trace_header import TRACING_MODES
+from streamkit.local.invoker.trace_header import TRACING_MODES
 
 __all__ = [
     "CODE_PATH_PREFIX",
@@ -235,7 +235,7 @@ def _serve_code_location() -> None:
 # - A DynamoDB stream ARN that does not exist: moto answers ResourceNotFoundException "Invalid
 #   EventSourceArn"; Lambda answers InvalidParameterValueException "Stream not found: <arn>".
 # - Parameter ranges (BatchSize 1-10000, windows, retries, filters, destinations, ...): moto
-#   checks almost none. The checks live in streamkit.local.mapping_config, shared with the
+#   checks almost none. The checks live in streamkit.local.esm.config, shared with the
 #   runner. A rejected request gets HTTP 400 with Lambda's error code and body.
 # - Update/Delete of an unknown UUID: moto answers 404 with an empty body, which botocore turns
 #   into a bare "404" error; Lambda answers ResourceNotFoundException.
@@ -243,7 +243,7 @@ def _serve_code_location() -> None:
 # - moto omits every optional field the request did not set; Lambda reports its defaults for a
 #   stream mapping (https://docs.aws.amazon.com/lambda/latest/api/API_CreateEventSourceMapping.html),
 #   so the runner and Terraform read the same shape from both (STREAM_MAPPING_DEFAULTS in
-#   mapping_config), and ``DestinationConfig: {"OnFailure": {}}`` when none was given.
+#   esm.config), and ``DestinationConfig: {"OnFailure": {}}`` when none was given.
 # - States (Creating/Enabling/Disabling/Updating/Deleting), StateTransitionReason,
 #   LastProcessingResult, the 202 of Create and the 409 of a duplicate mapping: esm_lifecycle.py.
 
@@ -490,7 +490,7 @@ def _roll_back_transactions_in_place() -> None:
 #
 # moto's LambdaFunction.update_configuration ignores TracingConfig: the mode stays what
 # CreateFunction set. Lambda applies it. It matters twice: the local runtime gives Active
-# functions sampled trace headers (streamkit.local.trace_header), and Terraform, which changes
+# functions sampled trace headers (streamkit.local.invoker.trace_header), and Terraform, which changes
 # tracing_config in place, would otherwise plan the same change forever.
 
 
