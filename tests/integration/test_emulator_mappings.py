@@ -26,7 +26,10 @@ from tests.helpers import (
     wait_for_mapping_gone,
     wait_for_mapping_settled,
 )
+from tests.integration import test_runner as base
+from tests.integration.test_runner import Scenario
 
+scenario = base.scenario  # the fixture, shared
 HANDLER_FILES = {"app.py": "def handler(event, context):\n    return None\n"}
 
 
@@ -196,3 +199,22 @@ def test_runner_reported_result_shows_as_last_processing_result(
     unknown = "00000000-0000-0000-0000-000000000000"
     assert _post_result(endpoint, unknown, {"LastProcessingResult": "OK"}) == 404
     assert _post_result(endpoint, uuid, {"Result": "OK"}) == 400
+
+
+def test_the_runner_reports_ok_after_a_batch(
+    embedded_emulator: Emulator, scenario: Callable[..., Scenario]
+) -> None:
+    s = scenario()
+    uuid = s.map()
+    assert s.aws.lambda_.get_event_source_mapping(UUID=uuid)["LastProcessingResult"] == (
+        "No records processed"
+    )
+    s.put("a")
+    runner = s.runner()
+    runner.wait_until(lambda st: st[uuid]["succeeded"] >= 1, timeout=30)
+    deadline = time.monotonic() + 10
+    result = None
+    while result != "OK" and time.monotonic() < deadline:
+        result = s.aws.lambda_.get_event_source_mapping(UUID=uuid)["LastProcessingResult"]
+        time.sleep(0.1)
+    assert result == "OK"

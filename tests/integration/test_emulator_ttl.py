@@ -8,8 +8,13 @@ from collections.abc import Callable
 
 import pytest
 
+from streamkit import parse_event
 from streamkit.local.emulator import Emulator
 from tests.helpers import AwsClients, create_stream_table, read_stream
+from tests.integration import test_runner as base
+from tests.integration.test_runner import Scenario
+
+scenario = base.scenario  # the fixture, shared
 
 
 def test_expired_items_are_deleted_by_the_service(
@@ -65,3 +70,24 @@ def test_a_users_delete_carries_no_service_identity(
     aws.dynamodb.delete_item(TableName=table, Key={"pk": {"S": "a"}})
     remove = read_stream(aws.dynamodbstreams, stream_arn)[-1]
     assert remove["eventName"] == "REMOVE" and "userIdentity" not in remove
+
+
+def test_the_runner_delivers_ttl_deletes_as_lambda_does(
+    embedded_emulator: Emulator,
+    scenario: Callable[..., Scenario],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("STREAMKIT_EMULATOR_TTL_SWEEP_SECONDS", "0.2")
+    s = scenario()
+    s.aws.dynamodb.update_time_to_live(
+        TableName=s.table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"}
+    )
+    uuid = s.map(FilterCriteria={"Filters": [{"Pattern": '{"eventName": ["REMOVE"]}'}]})
+    s.put("session", ttl={"N": str(int(time.time()) - 1)})
+    runner = s.runner()
+    runner.wait_until(lambda st: st[uuid]["succeeded"] >= 1, timeout=30)
+    (call,) = s.invocations(1)
+    (raw,) = call.records
+    assert raw["userIdentity"] == {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+    (record,) = parse_event({"Records": call.records})
+    assert record.is_ttl_delete and record.keys == {"pk": "session"}
