@@ -23,9 +23,8 @@ numbered section below says what moto does, what AWS does, and why it matters:
 server.py adds one more: DynamoDB requests run one at a time, so concurrent writes get unique,
 ordered sequence numbers and consistent OldImage/NewImage chains.
 
-Deviations left as they are (documented in the README): one shard that never splits, every
-table's stream starts at the same sequence number, iterators never expire, no TTL expiry,
-alarms are never evaluated, and Invoke does not run code (``streamkit run`` runs functions itself).
+Deviations left as they are (documented in the README): alarms are never evaluated, and Invoke
+does not run code (``streamkit run`` runs functions itself).
 
 :func:`apply_moto_patches` is idempotent and thread-safe. It runs when the emulator package is
 imported and again at every start, so the patches are in place before any request is served.
