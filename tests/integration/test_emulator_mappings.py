@@ -51,8 +51,9 @@ def stream_and_function(aws: AwsClients, unique_name: Callable[[str], str]) -> t
 
 
 def _create(aws: AwsClients, stream_arn: str, function: str, **extra: Any) -> dict[str, Any]:
+    extra.setdefault("StartingPosition", "LATEST")
     mapping: dict[str, Any] = aws.lambda_.create_event_source_mapping(
-        EventSourceArn=stream_arn, FunctionName=function, StartingPosition="LATEST", **extra
+        EventSourceArn=stream_arn, FunctionName=function, **extra
     )
     return mapping
 
@@ -218,3 +219,23 @@ def test_the_runner_reports_ok_after_a_batch(
         result = s.aws.lambda_.get_event_source_mapping(UUID=uuid)["LastProcessingResult"]
         time.sleep(0.1)
     assert result == "OK"
+
+
+@pytest.mark.parametrize(
+    ("position", "message"),
+    [
+        ("LATEST", "Timestamp only valid with StartingPosition AT_TIMESTAMP"),
+        ("AT_TIMESTAMP", "Unsupported starting position for arn type: {arn}"),
+    ],
+)
+def test_a_starting_timestamp_is_refused_as_lambda_refuses_it(
+    aws: AwsClients, stream_and_function: tuple[str, str], position: str, message: str
+) -> None:
+    stream_arn, function = stream_and_function
+    with pytest.raises(ClientError) as caught:
+        _create(aws, stream_arn, function, StartingPosition=position, StartingPositionTimestamp=1)
+    assert caught.value.response["Error"] == {
+        "Code": "InvalidParameterValueException",
+        "Message": message.format(arn=stream_arn),
+    }
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
