@@ -165,9 +165,7 @@ def _describe_stream(request: dict[str, Any]) -> bytes:
         "StreamLabel": table.latest_stream_label,
         "StreamStatus": "ENABLED",
         "StreamViewType": table.stream_specification["StreamViewType"],
-        "CreationRequestDateTime": round(table.stream_shard.created_on.timestamp(), 3)
-        if isinstance(table.stream_shard.created_on, dt.datetime)
-        else table.stream_shard.created_on,
+        "CreationRequestDateTime": _epoch(table.stream_shard.created_on),
         "TableName": table.name,
         "KeySchema": table.schema,
         "Shards": [_shard_json(chain, s) for s in page],
@@ -317,18 +315,24 @@ def _record_json(record: Any) -> bytes:
     out: dict[str, Any] = {key: source[key] for key in _RECORD_ORDER if key in source}
     body = source["dynamodb"]
     ordered = {key: body[key] for key in _BODY_ORDER if key in body}
-    created = ordered.get("ApproximateCreationDateTime")
-    if isinstance(created, dt.datetime):
-        # moto's utcnow() is naive UTC; the wire form is epoch seconds, as moto sends it.
-        ordered["ApproximateCreationDateTime"] = round(
-            created.replace(tzinfo=dt.UTC).timestamp(), 3
-        )
+    if "ApproximateCreationDateTime" in ordered:
+        ordered["ApproximateCreationDateTime"] = _epoch(ordered["ApproximateCreationDateTime"])
     out["dynamodb"] = ordered
     if "userIdentity" in source:
         out["userIdentity"] = source["userIdentity"]
     cached = json.dumps(out, default=_binary_as_base64).encode()
     setattr(record, _JSON_ATTRIBUTE, cached)
     return cached
+
+
+def _epoch(value: Any) -> Any:
+    """moto's datetimes (naive UTC, from its utcnow()) in the wire form: epoch seconds with
+    milliseconds, as moto's serializer writes them."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return round(value.timestamp(), 3)
+    return value
 
 
 def _binary_as_base64(value: Any) -> str:
