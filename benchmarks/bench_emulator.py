@@ -215,7 +215,8 @@ def main() -> bool:
                     best[name][metric] = max(rate, best[name].get(metric, 0.0))
     metrics = list(best["moto"])
     print(
-        f"\nEmulator throughput (best of {ROUNDS} rounds; PUTS={PUTS}, BATCH_ITEMS={BATCH_ITEMS})"
+        f"\nEmulator throughput, {ITEMS} items (best of {ROUNDS} rounds; "
+        f"PUTS={PUTS}, BATCH_ITEMS={BATCH_ITEMS})"
     )
     header = f"{'':38}" + "".join(f"{name:>12}" for name in names) + f"{'x moto':>10}"
     print(header)

@@ -77,6 +77,16 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
+        """The settings the environment gives now (built again only when it changed)."""
+        raw = tuple(os.environ.get(name) for name in _ENV_NAMES)
+        cached = _settings_cache.get(raw)
+        if cached is None:
+            _settings_cache.clear()
+            cached = _settings_cache[raw] = cls._parse()
+        return cached
+
+    @classmethod
+    def _parse(cls) -> Settings:
         return cls(
             initial_shards=max(1, int(_env_float("STREAMKIT_EMULATOR_SHARDS", 1))),
             shard_max_records=max(0, int(_env_float("STREAMKIT_EMULATOR_SHARD_MAX_RECORDS", 0))),
@@ -84,6 +94,16 @@ class Settings:
             iterator_seconds=_env_float("STREAMKIT_EMULATOR_ITERATOR_SECONDS", 900.0),
             retention_seconds=_env_float("STREAMKIT_EMULATOR_RETENTION_SECONDS", 24 * 3600.0),
         )
+
+
+_ENV_NAMES = (
+    "STREAMKIT_EMULATOR_SHARDS",
+    "STREAMKIT_EMULATOR_SHARD_MAX_RECORDS",
+    "STREAMKIT_EMULATOR_SHARD_SECONDS",
+    "STREAMKIT_EMULATOR_ITERATOR_SECONDS",
+    "STREAMKIT_EMULATOR_RETENTION_SECONDS",
+)
+_settings_cache: dict[tuple[str | None, ...], Settings] = {}
 
 
 def _new_shard_id(now: float) -> str:
@@ -147,7 +167,11 @@ class ShardChain:
         while len(self.epochs) < index:  # defensive: keep epochs aligned with the log
             self.epochs.append(now)
         self.epochs.append(now)
-        slot = zlib.crc32(json.dumps(keys, sort_keys=True).encode()) % len(self.open)
+        slot = (
+            zlib.crc32(json.dumps(keys, sort_keys=True).encode()) % len(self.open)
+            if len(self.open) > 1
+            else 0
+        )
         shard = self.open[slot]
         if self._due(shard, now, settings):
             shard = self._roll_over(slot, index, now)
