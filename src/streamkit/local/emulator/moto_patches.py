@@ -10,7 +10,8 @@ numbered section below says what moto does, what AWS does, and why it matters:
 4. Event source mapping requests are validated, defaulted and answered like Lambda does
    (states and conflicts: esm_lifecycle.py).
 5. Two per-request lookups are cached (speed only).
-6. GetRecords forgets the iterator it consumed (memory stays flat while idle-polling).
+6. moto's GetRecords forgets the iterator it consumed (memory stays flat while idle-polling;
+   over HTTP, streams_api.py answers instead).
 7. A cancelled transaction leaves the stream exactly as it was.
 8. UpdateFunctionConfiguration applies TracingConfig.
 9. Stream records: eventVersion 1.1, DynamoDB's SizeBytes, none for a write that changes
@@ -404,6 +405,8 @@ def _cache_response_method_names() -> None:
 # an expired iterator does on AWS, which every stream reader handles by asking for a new one
 # (AWS would accept a reuse within its 15 minutes: the one deviation, and it is on the safe
 # side). An iterator moto never knew gets the same error instead of an internal error.
+# Over HTTP the emulator answers stream reads itself (streams_api.py: stateless iterators,
+# reusable until they expire, as on AWS); this patch covers moto's own path (moto.mock_aws).
 
 
 def _forget_consumed_shard_iterators() -> None:
