@@ -207,8 +207,12 @@ def test_aws_environment_plans_the_same_resources(
     """envs/aws (no endpoint settings of its own) planned against the emulator through the
     SDK's AWS_ENDPOINT_URL: every resource of the applied local environment, with the AWS
     mapping settings, plus ElastiCache and the fan-out functions in the VPC."""
+    # Resource keys carry the name prefix (the monitoring module's); envs/aws's is "streamkit-".
+    local_prefix = next(
+        v.split("=", 1)[1] for v in deployment.variables if v.startswith("name_prefix=")
+    )
     local_resources = [
-        line
+        line.replace(local_prefix, "streamkit-")
         for line in terraform.run(ENV, "state", "list").stdout.splitlines()
         if line.startswith("module.") and ".data." not in line
     ]
