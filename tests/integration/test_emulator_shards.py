@@ -155,3 +155,26 @@ def test_the_runner_follows_shard_lineage_over_http(
         delivered += [k for call in s.invocations(1, timeout=2) for k in call.keys]
     assert delivered == [f"k{i:02d}" for i in range(13)]  # parents first, nothing twice
     s.assert_no_more()
+
+
+def test_the_runner_resumes_at_trim_horizon_after_the_emulator_trims_its_checkpoint(
+    embedded_emulator: Emulator,
+    scenario: Callable[..., Scenario],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    s = scenario()
+    uuid = s.map(BatchSize=10)
+    s.put("a")
+    first = s.runner()
+    first.wait_until(lambda st: st[uuid]["succeeded"] == 1, timeout=30)
+    first.stop()
+    assert [k for call in s.invocations(1) for k in call.keys] == ["a"]
+    s.put("b")  # written while no runner reads: it will be trimmed before anyone does
+    time.sleep(3.5)
+    monkeypatch.setenv("STREAMKIT_EMULATOR_RETENTION_SECONDS", "3")
+    second = s.runner()
+    second.wait_until(lambda st: st[uuid]["trimmed_gaps"] == 1, timeout=30)
+    s.put("c")  # fresh: read well within the retention
+    second.wait_until(lambda st: st[uuid]["succeeded"] == 1, timeout=30)
+    assert [k for call in s.invocations(1) for k in call.keys] == ["c"]
+    assert second.stats()[uuid]["trimmed_gaps"] == 1

@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
 from streamkit.exceptions import InvalidFilterPatternError
@@ -280,41 +280,77 @@ def _leaf_at(node: Any, path: Path) -> Any:
 
 
 def _collect_leaves(
-    node: Any, path: Path, depth: int, chosen: dict[int, int], out: list[tuple[Any, dict[int, int]]]
+    node: Any,
+    path: Path,
+    depth: int,
+    chosen: dict[int, int],
+    out: list[tuple[Any, dict[int, int]]],
+    dotted_keys: tuple[tuple[str, ...], ...] | None = None,
 ) -> None:
     """Every leaf at ``path`` consistent with ``chosen`` (array id -> element index), each with
     the element choices it adds. Arrays are told apart by ``id``: the event is alive meanwhile."""
     last = len(path)
+    if dotted_keys is None:
+        dotted_keys = _dotted_keys(path)
     while True:
         kind = _OBJECT if type(node) is dict else _ARRAY if type(node) is list else _kind(node)
         if kind == _OBJECT:
             if depth == last:
                 return  # an object is not a leaf
+            child = node.get(path[depth], _ABSENT)
             # An event key with dots stands for the nested path it spells (event-ruler
-            # flattens events to dotted names): {"a.b": 1} holds a leaf at ("a", "b").
-            joined = path[depth]
-            for end in range(depth + 1, last):
-                joined += "." + path[end]
-                dotted = node.get(joined, _ABSENT)
-                if dotted is not _ABSENT:
-                    _collect_leaves(dotted, path, end + 1, chosen, out)
-            node = node.get(path[depth], _ABSENT)
-            if node is _ABSENT:
+            # flattens events to dotted names): {"a.b": 1} holds a leaf at ("a", "b"). Looked
+            # for where the nested spelling ends, so ordinary events pay nothing for it.
+            if depth < last - 1 and (child is _ABSENT or _kind(child) == _SCALAR):
+                for offset, key in enumerate(dotted_keys[depth]):
+                    dotted = node.get(key, _ABSENT)
+                    if dotted is not _ABSENT:
+                        _collect_leaves(dotted, path, depth + 2 + offset, chosen, out, dotted_keys)
+            if child is _ABSENT:
                 return
+            node = child
             depth += 1
         elif kind == _ARRAY:
             array = id(node)
             pinned = chosen.get(array)
             for index, element in enumerate(node):
                 if pinned is None:
-                    _collect_leaves(element, path, depth, {**chosen, array: index}, out)
+                    _collect_leaves(
+                        element, path, depth, {**chosen, array: index}, out, dotted_keys
+                    )
                 elif index == pinned:
-                    _collect_leaves(element, path, depth, chosen, out)
+                    _collect_leaves(element, path, depth, chosen, out, dotted_keys)
             return
         else:
             if depth == last:
                 out.append((node, chosen))
             return
+
+
+@lru_cache(maxsize=4096)
+def _dotted_keys(path: Path) -> tuple[tuple[str, ...], ...]:
+    """Per depth, the dotted keys that would stand for path[depth:end] (end > depth + 1)."""
+    return tuple(
+        tuple(".".join(path[depth:end]) for end in range(depth + 2, len(path) + 1))
+        for depth in range(len(path) - 1)
+    )
+
+
+def _spelled_with_dots(event: Any, path: Path) -> bool:
+    """Whether the event may hold ``path`` under a dotted key where its nested spelling ends
+    (then the full walk decides). Cheap: a few lookups of precomputed keys."""
+    node = event
+    for depth in range(len(path) - 1):
+        kind = _OBJECT if type(node) is dict else _kind(node)
+        if kind == _ARRAY:
+            return True
+        if kind != _OBJECT:
+            return False
+        child = node.get(path[depth], _ABSENT)
+        if child is _ABSENT or (type(child) is not dict and _kind(child) == _SCALAR):
+            return any(key in node for key in _dotted_keys(path)[depth])
+        node = child
+    return False
 
 
 _NO_CHOICES: dict[int, int] = {}
@@ -339,8 +375,8 @@ def _match_fields(
             kind = type(leaf)
             if not (kind is str or kind is int or kind is float or leaf is None or kind is bool):
                 leaf = _leaf_at(event, path)
-        if leaf is _ABSENT and len(path) > 1:
-            leaf = _ACROSS_ARRAY  # the event may spell the path with a dotted key
+        if leaf is _ABSENT and len(path) > 1 and _spelled_with_dots(event, path):
+            leaf = _ACROSS_ARRAY  # the event spells part of the path as one dotted key
         if leaf is _ACROSS_ARRAY:
             leaves: list[tuple[Any, dict[int, int]]] = []
             _collect_leaves(event, path, 0, chosen, leaves)
