@@ -28,6 +28,8 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from streamkit.exceptions import EmulatorError, PortInUseError
 from streamkit.local.emulator.code_server import HEALTH_PATH, StreamkitRoutesMiddleware
+from streamkit.local.emulator.fault_rules import FaultRegistry
+from streamkit.local.emulator.faults import FaultInjectionMiddleware
 from streamkit.local.emulator.moto_patches import (
     add_running_base_url,
     apply_moto_patches,
@@ -99,6 +101,8 @@ class Emulator:
         self.startup_seconds: float | None = None
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
+        # Fault-injection rules (faults.py), also reachable at /_streamkit/faults.
+        self.faults = FaultRegistry()
 
     @property
     def port(self) -> int:
@@ -120,7 +124,7 @@ class Emulator:
         started = time.perf_counter()
         apply_moto_patches()
         listener = _bind(self.host, self.requested_port)
-        app = StreamkitRoutesMiddleware(_Dispatcher())
+        app = FaultInjectionMiddleware(StreamkitRoutesMiddleware(_Dispatcher()), self.faults)
         try:
             # werkzeug binds itself unless given a socket, and on EADDRINUSE it calls sys.exit;
             # handing it our own bound socket keeps errors ours to report.
