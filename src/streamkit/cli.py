@@ -17,6 +17,7 @@ _COMMANDS: dict[str, str] = {
     "run": "streamkit.local.esm.runner:cli_main",
     "tail": "streamkit.ops.tail:cli_main",
     "dlq": "streamkit.ops.dlq:cli_main",
+    "faults": "streamkit.local.faults_cli:cli_main",
 }
 
 
@@ -116,7 +117,15 @@ def build_parser() -> argparse.ArgumentParser:
         action_parser.add_argument(
             "--max", type=int, default=10, help="messages to read (default 10)"
         )
+    _add_faults_parser(sub)
     return parser
+
+
+def _add_faults_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    # Imported here: the faults CLI needs neither moto nor boto3.
+    from streamkit.local.faults_cli import add_faults_parser
+
+    add_faults_parser(sub)
 
 
 def _add_endpoint_options(parser: argparse.ArgumentParser) -> None:

@@ -260,3 +260,29 @@ class InvalidMetricError(StreamkitError, ValueError):
 
 
 __all__ += ["InvalidMetricError"]
+
+
+class InvalidFaultRuleError(StreamkitError, ValueError):
+    """A fault-injection rule for the embedded emulator is malformed. ``field`` names the rule
+    field (``probability``, ``error``, ...), ``reason`` says what is wrong with it."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"invalid fault rule: {field}: {reason}")
+
+
+class FaultAdminError(StreamkitError):
+    """The emulator's fault admin endpoint (``/_streamkit/faults``) refused a request or could
+    not be reached. ``endpoint`` is the emulator URL, ``status`` the HTTP status (None when the
+    endpoint did not answer)."""
+
+    def __init__(self, endpoint: str, status: int | None, detail: str) -> None:
+        self.endpoint = endpoint
+        self.status = status
+        self.detail = detail
+        where = f"HTTP {status}" if status is not None else "no answer"
+        super().__init__(f"fault admin at {endpoint}: {where}: {detail}")
+
+
+__all__ += ["FaultAdminError", "InvalidFaultRuleError"]

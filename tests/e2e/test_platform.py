@@ -631,3 +631,25 @@ def test_orders_flow_through_every_sink(
     for name, function in platform.functions.items():
         if name != "workflow":
             assert Inbox(aws, function["dlq_url"]).poll() == [], f"{name} sent batches to its DLQ"
+
+
+def test_security_of_the_deployed_plan(terraform: Terraform, deployment: Deployment) -> None:
+    """``terraform show -json`` of the plan after apply: least privilege, encryption, no public
+    buckets (rules and why the plan is taken after apply: tests/e2e/security_checks.py)."""
+    from tests.e2e import security_checks as rules
+
+    terraform.run(
+        ENV, "plan", "-input=false", "-out=security.tfplan", *deployment.variables, ok_codes=(0,)
+    )
+    plan = json.loads(terraform.run(ENV, "show", "-json", "security.tfplan").stdout)
+    # Not vacuous: the platform has each kind of store the rules look at.
+    for kind in ("aws_sqs_queue", "aws_sns_topic", "aws_s3_bucket", "aws_dynamodb_table",
+                 "aws_cloudwatch_log_group", "aws_iam_role_policy", "aws_kms_key"):  # fmt: skip
+        assert rules.state_resources(plan, kind), f"no {kind} in the plan's state"
+    violations = (
+        rules.identity_policy_violations(plan)
+        + rules.resource_policy_violations(plan)
+        + rules.encryption_violations(plan)
+        + rules.public_access_violations(plan)
+    )
+    assert violations == []

@@ -28,6 +28,8 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from streamkit.exceptions import EmulatorError, PortInUseError
 from streamkit.local.emulator.code_server import HEALTH_PATH, StreamkitRoutesMiddleware
+from streamkit.local.emulator.fault_rules import FaultRegistry
+from streamkit.local.emulator.faults import FaultInjectionMiddleware
 from streamkit.local.emulator.integrations import enable_step_functions
 from streamkit.local.emulator.moto_patches import (
     add_running_base_url,
@@ -110,6 +112,8 @@ class Emulator:
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self._ttl: TtlSweeper | None = None
+        # Fault-injection rules (faults.py), also reachable at /_streamkit/faults.
+        self.faults = FaultRegistry()
 
     @property
     def port(self) -> int:
@@ -133,7 +137,7 @@ class Emulator:
         enable_step_functions()  # state machines execute, integrations call this emulator
         listener = _bind(self.host, self.requested_port)
         dispatcher = _Dispatcher()
-        app = StreamkitRoutesMiddleware(dispatcher)
+        app = FaultInjectionMiddleware(StreamkitRoutesMiddleware(dispatcher), self.faults)
         try:
             # werkzeug binds itself unless given a socket, and on EADDRINUSE it calls sys.exit;
             # handing it our own bound socket keeps errors ours to report.
