@@ -22,11 +22,11 @@ import pytest
 from botocore.exceptions import ClientError
 
 from streamkit.local.emulator.process import spawn_emulator
-from streamkit.local.esm.batcher import IdleBackoff
 from streamkit.local.esm.checkpoints import CheckpointStore
 from streamkit.local.esm.destinations import DeliveryPolicy
 from streamkit.local.esm.processor import RetryDelay
 from streamkit.local.esm.runner import Runner
+from streamkit.streams.throttling import IdleBackoff
 from tests.helpers import AwsClients, create_function
 from tests.helpers.streams import create_stream_table
 

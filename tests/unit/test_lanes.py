@@ -17,13 +17,13 @@ import pytest
 from tests.helpers.fake_streams import FakeStreamsClient
 from tests.unit.test_processor import NO_DELAY, Outcome, RecordingDestination, Stats, error
 
-from streamkit.local.esm.batcher import IdleBackoff
 from streamkit.local.esm.checkpoints import CheckpointStore
 from streamkit.local.esm.config import MappingConfig
 from streamkit.local.esm.destinations import DeliveryPolicy
 from streamkit.local.esm.lanes import CheckpointWatermark, LaneScheduler, lane_of
 from streamkit.local.esm.pipeline import ShardParts
 from streamkit.streams.reader import ShardReader, StartPosition
+from streamkit.streams.throttling import IdleBackoff
 
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:consumer"
 

@@ -18,11 +18,11 @@ import pytest
 from tests.helpers.fake_streams import FakeStreamsClient
 
 from streamkit.exceptions import StreamNotFoundError
-from streamkit.local.esm.batcher import Batch, BatchPoller, IdleBackoff
+from streamkit.local.esm.batcher import Batch, BatchPoller
 from streamkit.local.esm.checkpoints import CheckpointStore
 from streamkit.local.esm.config import MappingConfig
 from streamkit.local.esm.destinations import DeliveryPolicy, FailureContext
-from streamkit.local.esm.mapping import MappingStats, MappingWorker, WorkerSettings
+from streamkit.local.esm.mapping import MappingWorker, WorkerSettings
 from streamkit.local.esm.processor import (
     BatchOutcome,
     BatchProcessor,
@@ -36,7 +36,9 @@ from streamkit.local.esm.processor import (
     judge_response,
 )
 from streamkit.local.esm.runner import Runner
+from streamkit.local.esm.stats import MappingStats
 from streamkit.streams.reader import ShardReader, StartPosition, describe_stream
+from streamkit.streams.throttling import IdleBackoff
 
 FUNCTION_ARN = "arn:aws:lambda:eu-west-1:123456789012:function:consumer"
 NO_DELAY = RetryDelay(initial=0.0, maximum=0.0)

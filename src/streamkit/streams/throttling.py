@@ -1,4 +1,8 @@
-"""Staying within DynamoDB Streams' read limits: backoff on throttling, two readers per shard.
+"""Staying within DynamoDB Streams' read limits: idle polling, backoff on throttling, two readers.
+
+- :class:`IdleBackoff` paces polling of an idle shard: while records flow a reader reads again
+  at once; after an empty read it waits, doubling the wait from ``min_delay`` up to
+  ``max_delay`` (AWS polls an idle shard about 4 times a second; 250 ms is the default cap).
 
 - :class:`ThrottleBackoff` retries a Streams API call that was throttled
   (LimitExceededException, ProvisionedThroughputExceededException, ThrottlingException) with
@@ -29,6 +33,7 @@ import tenacity
 __all__ = [
     "MAX_READERS_PER_SHARD",
     "THROTTLING_ERROR_CODES",
+    "IdleBackoff",
     "ShardReadGate",
     "ThrottleBackoff",
     "error_code",
@@ -48,6 +53,27 @@ THROTTLING_ERROR_CODES = frozenset(
     }
 )
 MAX_READERS_PER_SHARD = 2
+
+
+@dataclass
+class IdleBackoff:
+    """How long to wait after an empty read: doubles from ``min_delay`` to ``max_delay``."""
+
+    min_delay: float = 0.01
+    max_delay: float = 0.25
+    factor: float = 2.0
+    _current: float = 0.0
+
+    def next_delay(self) -> float:
+        self._current = (
+            self.min_delay
+            if self._current == 0
+            else min(self._current * self.factor, self.max_delay)
+        )
+        return self._current
+
+    def reset(self) -> None:
+        self._current = 0.0
 
 
 def error_code(exc: BaseException) -> str | None:

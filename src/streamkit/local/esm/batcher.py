@@ -1,8 +1,7 @@
 """The poller stage: turns a shard's records into batches the way Lambda's poller does.
 
 - Polls adaptively: while records flow it reads again at once; when a read comes back empty
-  it waits, doubling the wait from ``IdleBackoff.min_delay`` up to ``max_delay`` (AWS polls an
-  idle shard about 4 times a second; 250 ms is the default cap).
+  it waits (:class:`~streamkit.streams.throttling.IdleBackoff`).
 - Applies the mapping's FilterCriteria before batching: records that do not match are
   dropped here, but their sequence numbers stay in the batch so the checkpoint moves past
   them. A batch whose records were all filtered out is still returned (no records, so no
@@ -29,13 +28,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from streamkit.streams.reader import ReadResult
+from streamkit.streams.throttling import IdleBackoff
 
 __all__ = [
     "MAX_PAYLOAD_BYTES",
     "Batch",
     "BatchPoller",
     "BatchSplit",
-    "IdleBackoff",
     "PollCounters",
     "RecordSource",
 ]
@@ -61,27 +60,6 @@ class RecordSource(Protocol):
         ...
 
     def read(self, limit: int) -> ReadResult: ...
-
-
-@dataclass
-class IdleBackoff:
-    """How long to wait after an empty read: doubles from ``min_delay`` to ``max_delay``."""
-
-    min_delay: float = 0.01
-    max_delay: float = 0.25
-    factor: float = 2.0
-    _current: float = 0.0
-
-    def next_delay(self) -> float:
-        self._current = (
-            self.min_delay
-            if self._current == 0
-            else min(self._current * self.factor, self.max_delay)
-        )
-        return self._current
-
-    def reset(self) -> None:
-        self._current = 0.0
 
 
 @dataclass

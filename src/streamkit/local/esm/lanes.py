@@ -34,10 +34,10 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from streamkit.local.esm.batcher import IdleBackoff
 from streamkit.local.esm.pipeline import ShardParts
 from streamkit.local.esm.processor import BatchOutcome
 from streamkit.streams.reader import GET_RECORDS_LIMIT, ReadResult, ShardReader
+from streamkit.streams.throttling import IdleBackoff
 
 __all__ = ["CheckpointWatermark", "LaneScheduler", "lane_of"]
 

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from streamkit.local.esm.batcher import BatchPoller, BatchSplit, IdleBackoff, RecordSource
+from streamkit.local.esm.batcher import BatchPoller, BatchSplit, RecordSource
 from streamkit.local.esm.config import MappingConfig
 from streamkit.local.esm.destinations import DeliveryPolicy, OnFailureDestination
 from streamkit.local.esm.processor import (
@@ -40,6 +40,7 @@ from streamkit.local.esm.processor import (
 )
 from streamkit.streams.envelope import LambdaRecordConverter, build_record_filter
 from streamkit.streams.reader import ShardReader
+from streamkit.streams.throttling import IdleBackoff
 
 __all__ = ["ShardParts", "run_sequential"]
 

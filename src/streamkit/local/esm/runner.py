@@ -41,18 +41,13 @@ from types import FrameType
 from typing import Any
 
 from streamkit.exceptions import InvalidParameterValueError
-from streamkit.local.esm.batcher import IdleBackoff
 from streamkit.local.esm.checkpoints import CheckpointStore
 from streamkit.local.esm.config import MappingConfig, is_dynamodb_stream_arn
 from streamkit.local.esm.destinations import DeliveryPolicy
-from streamkit.local.esm.mapping import (
-    InvokerFactory,
-    MappingStats,
-    MappingWorker,
-    WorkerSettings,
-)
+from streamkit.local.esm.mapping import InvokerFactory, MappingWorker, WorkerSettings
 from streamkit.local.esm.processor import Invoker, RetryDelay
-from streamkit.streams.throttling import ShardReadGate, ThrottleBackoff
+from streamkit.local.esm.stats import MappingStats
+from streamkit.streams.throttling import IdleBackoff, ShardReadGate, ThrottleBackoff
 
 __all__ = ["Runner", "cli_main"]
 
