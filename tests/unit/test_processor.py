@@ -19,6 +19,7 @@ from tests.helpers.fake_streams import FakeStreamsClient
 
 from streamkit.exceptions import StreamNotFoundError
 from streamkit.local.esm.batcher import Batch, BatchPoller
+from streamkit.local.esm.checkpointer import ShardCheckpointer
 from streamkit.local.esm.checkpoints import CheckpointStore
 from streamkit.local.esm.config import MappingConfig
 from streamkit.local.esm.destinations import DeliveryPolicy, FailureContext
@@ -167,7 +168,7 @@ def make_processor(
         function_arn=FUNCTION_ARN,
         stream_arn=arn,
         invoker=invoker,
-        commit=commits.append,
+        checkpointer=ShardCheckpointer(commits.append),
         stats=stats or Stats(),
         **options,
     )

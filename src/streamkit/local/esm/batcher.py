@@ -75,22 +75,19 @@ class Batch:
     sequence_numbers: list[str] = field(default_factory=list)
     payload_bytes: int = 0
     first_read_at: float | None = None
+    _finished: int = 0  # how many leading sequence numbers were reported finished
 
-    @property
-    def last_sequence_number(self) -> str | None:
-        return self.sequence_numbers[-1] if self.sequence_numbers else None
-
-    def checkpoint_before(self, sequence_number: str) -> str | None:
-        """The last sequence number read before ``sequence_number`` in this batch (what the
-        checkpoint becomes when processing must resume at ``sequence_number``), or None
-        when nothing of this batch precedes it."""
-        target = int(sequence_number)
-        before = None
-        for seq in self.sequence_numbers:
-            if int(seq) >= target:
-                break
-            before = seq
-        return before
+    def take_finished(self, before: str | None = None) -> list[str]:
+        """Sequence numbers of this batch that are finished now and were not reported yet:
+        every one before ``before`` (where processing must resume), or all when None."""
+        end = len(self.sequence_numbers)
+        if before is not None:
+            target = int(before)
+            end = next(
+                (i for i, seq in enumerate(self.sequence_numbers) if int(seq) >= target), end
+            )
+        start, self._finished = self._finished, max(self._finished, end)
+        return self.sequence_numbers[start:end]
 
 
 @dataclass

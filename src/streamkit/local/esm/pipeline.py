@@ -9,8 +9,9 @@ hands it to one of three loops, by the mapping's settings:
 - :class:`~streamkit.local.esm.windows.WindowedShard` -- TumblingWindowInSeconds > 0.
 
 Each loop returns True when the shard was read to its end (a closed shard: its children may
-start) and False when it stopped first. :class:`ShardParts` builds the pollers and processors
-they use, with the mapping's policies, so the three agree on everything but their control flow.
+start) and False when it stopped first. :class:`ShardParts` builds the pollers, processors and
+the shard's :class:`~streamkit.local.esm.checkpointer.ShardCheckpointer` they use, with the
+mapping's policies, so the three agree on everything but their control flow.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streamkit.local.esm.batcher import BatchPoller, BatchSplit, RecordSource
+from streamkit.local.esm.checkpointer import ShardCheckpointer
 from streamkit.local.esm.config import MappingConfig
 from streamkit.local.esm.destinations import DeliveryPolicy, OnFailureDestination
 from streamkit.local.esm.processor import (
@@ -109,9 +111,13 @@ class ShardParts:
             split_when=split_when,
         )
 
+    def checkpointer(self, capacity: int = 0) -> ShardCheckpointer:
+        """The shard's one checkpointer: finished records become ``commit`` calls."""
+        return ShardCheckpointer(self.commit, capacity)
+
     def processor(
         self,
-        commit: Callable[[str], None],
+        checkpointer: ShardCheckpointer,
         *,
         style: InvocationStyle | None = None,
         label: str | None = None,
@@ -121,7 +127,7 @@ class ShardParts:
             function_arn=config.function_arn,
             stream_arn=config.event_source_arn,
             invoker=self.invoker,
-            commit=commit,
+            checkpointer=checkpointer,
             stats=self.stats,
             report_batch_item_failures=config.report_batch_item_failures,
             retry=RetryPolicy(config.max_retry_attempts),
@@ -154,7 +160,7 @@ def _as_is(record: Mapping[str, Any]) -> dict[str, Any]:
 def run_sequential(parts: ShardParts, reader: ShardReader) -> bool:
     """One batch at a time: poll, process, checkpoint (ParallelizationFactor 1)."""
     poller = parts.poller(reader)
-    processor = parts.processor(parts.commit)
+    processor = parts.processor(parts.checkpointer())
     while not parts.stop.is_set():
         batch = poller.next_batch(parts.stop)
         if batch is None:
