@@ -23,21 +23,21 @@ from streamkit.local.esm.checkpointer import ShardCheckpointer
 from streamkit.local.esm.checkpoints import CheckpointStore
 from streamkit.local.esm.config import MappingConfig
 from streamkit.local.esm.destinations import DeliveryPolicy, FailureContext
+from streamkit.local.esm.intake import RecordIntake
 from streamkit.local.esm.mapping import MappingWorker, WorkerSettings
 from streamkit.local.esm.processor import (
     BatchOutcome,
     BatchProcessor,
     BisectPolicy,
-    LambdaRecordConverter,
     RecordAgePolicy,
     RetryDelay,
     RetryPolicy,
     VerdictKind,
-    build_record_filter,
     judge_response,
 )
 from streamkit.local.esm.runner import Runner
 from streamkit.local.esm.stats import MappingStats
+from streamkit.streams.envelope import LambdaRecordConverter
 from streamkit.streams.reader import ShardReader, StartPosition, describe_stream
 from streamkit.streams.throttling import IdleBackoff
 
@@ -141,13 +141,9 @@ def make_batch(
         )
     shard = streams.shard_ids(arn)[0]
     reader = ShardReader(streams, arn, shard, StartPosition("TRIM_HORIZON"))
-    record_filter = build_record_filter(['{"eventName": ["INSERT"]}']) if filtered else None
+    patterns = ['{"eventName": ["INSERT"]}'] if filtered else []
     poller = BatchPoller(
-        reader,
-        batch_size=count,
-        batching_window_s=0,
-        convert=LambdaRecordConverter(arn),
-        record_filter=record_filter,
+        reader, batch_size=count, batching_window_s=0, intake=RecordIntake(arn, patterns)
     )
     batch = poller.next_batch(threading.Event())
     assert batch is not None
@@ -622,7 +618,7 @@ def test_records_older_than_the_maximum_age_go_to_the_destination_uninvoked(
     streams.put(arn, "new", new_image={})
     reader = ShardReader(streams, arn, streams.shard_ids(arn)[0], StartPosition("TRIM_HORIZON"))
     batch = BatchPoller(
-        reader, batch_size=10, batching_window_s=0, convert=LambdaRecordConverter(arn)
+        reader, batch_size=10, batching_window_s=0, intake=RecordIntake(arn)
     ).next_batch(threading.Event())
     assert batch is not None
     s = batch.sequence_numbers
@@ -679,7 +675,7 @@ def poller_for(streams: FakeStreamsClient, arn: str, **options: Any) -> BatchPol
     )
     options.setdefault("batching_window_s", 0)
     options.setdefault("backoff", IdleBackoff(min_delay=0.001, max_delay=0.005))
-    return BatchPoller(reader, convert=LambdaRecordConverter(arn), **options)
+    return BatchPoller(reader, intake=RecordIntake(arn), **options)
 
 
 def test_batches_close_at_batch_size(streams: FakeStreamsClient) -> None:

@@ -2,10 +2,10 @@
 
 - Polls adaptively: while records flow it reads again at once; when a read comes back empty
   it waits (:class:`~streamkit.streams.throttling.IdleBackoff`).
-- Applies the mapping's FilterCriteria before batching: records that do not match are
-  dropped here, but their sequence numbers stay in the batch so the checkpoint moves past
-  them. A batch whose records were all filtered out is still returned (no records, so no
-  invoke) only to advance the checkpoint.
+- Takes records through the mapping's intake (:mod:`streamkit.local.esm.intake`: Lambda's
+  record shape, FilterCriteria): records that do not match are dropped, but their sequence
+  numbers stay in the batch so the checkpoint moves past them. A batch whose records were all
+  filtered out is still returned (no records, so no invoke) only to advance the checkpoint.
 - Closes a batch at BatchSize records, at the 6 MB invoke payload limit, or when the
   batching window (MaximumBatchingWindowInSeconds, from the first record) has elapsed;
   with a window of 0 a batch closes as soon as a read returned records.
@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from streamkit.local.esm.intake import Intake
 from streamkit.streams.reader import ReadResult
 from streamkit.streams.throttling import IdleBackoff
 
@@ -42,8 +43,6 @@ __all__ = [
 # Lambda's synchronous invocation payload limit, minus the envelope {"Records":[...]}.
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024 - 64
 
-RecordFilter = Callable[[Mapping[str, Any]], bool]
-RecordConverter = Callable[[Mapping[str, Any]], dict[str, Any]]
 # (first record of the batch, next record) -> True when the next record must start a new batch
 BatchSplit = Callable[[Mapping[str, Any], Mapping[str, Any]], bool]
 
@@ -105,27 +104,23 @@ class BatchPoller:
         *,
         batch_size: int,
         batching_window_s: float,
-        convert: RecordConverter,
-        record_filter: RecordFilter | None = None,
+        intake: Intake,
         backoff: IdleBackoff | None = None,
         clock: Callable[[], float] = time.monotonic,
         max_payload_bytes: int = MAX_PAYLOAD_BYTES,
-        on_poll: Callable[[int, int], None] | None = None,
         on_gap: Callable[[], None] | None = None,
         split_when: BatchSplit | None = None,
     ) -> None:
         self.reader = reader
         self.batch_size = batch_size
         self.batching_window_s = batching_window_s
-        self.convert = convert
-        self.record_filter = record_filter
+        self.intake = intake
         self.backoff = backoff or IdleBackoff()
         self.clock = clock
         self.max_payload_bytes = max_payload_bytes
         self.counters = PollCounters()
         # (sequence number, Lambda record or None when filtered out, payload bytes)
         self._carry: deque[tuple[str, dict[str, Any] | None, int]] = deque()
-        self._on_poll = on_poll
         self._on_gap = on_gap
         self.split_when = split_when
 
@@ -169,21 +164,17 @@ class BatchPoller:
         return max(1, self.batch_size - len(batch.records))
 
     def _accept(self, raw_records: list[dict[str, Any]]) -> None:
-        polled = filtered = 0
-        for raw in raw_records:
-            record = self.convert(raw)
-            sequence = record["dynamodb"]["SequenceNumber"]
-            polled += 1
-            if self.record_filter is not None and not self.record_filter(record):
+        filtered = 0
+        admitted = self.intake(raw_records)
+        for sequence, record in admitted:
+            if record is None:
                 filtered += 1
                 self._carry.append((sequence, None, 0))
                 continue
             size = len(json.dumps(record, separators=(",", ":"))) + 1
             self._carry.append((sequence, record, size))
-        self.counters.polled += polled
+        self.counters.polled += len(admitted)
         self.counters.filtered += filtered
-        if self._on_poll is not None:
-            self._on_poll(polled, filtered)
 
     def _fill_from_carry(self, batch: Batch) -> bool:
         """Move carried records into ``batch``; True when the batch must close now."""

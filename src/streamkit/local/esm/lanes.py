@@ -7,8 +7,8 @@ https://docs.aws.amazon.com/lambda/latest/dg/services-dynamodb-eventsourcemappin
 
 How the runner does it:
 
-- One dispatcher (the shard worker's thread) reads the shard, converts and filters records,
-  and sends each record to lane ``crc32(item key) % N`` (:func:`lane_of`). The item key is the
+- One dispatcher (the shard worker's thread) reads the shard, takes records through the
+  mapping's intake (:mod:`streamkit.local.esm.intake`: conversion, FilterCriteria), and sends each record to lane ``crc32(item key) % N`` (:func:`lane_of`). The item key is the
   canonical text of ``Keys`` (:attr:`streamkit.records.StreamRecord.item_key`), so an item
   always lands in the same lane, in every process and run (never Python's ``hash()``, which is
   salted per process).
@@ -205,17 +205,15 @@ class LaneScheduler:
                 self.parts.stop.wait(backoff.next_delay())
 
     def _dispatch(self, raw_records: list[dict[str, Any]]) -> None:
-        records = [self.parts.convert(raw) for raw in raw_records]
-        self.checkpointer.read(r["dynamodb"]["SequenceNumber"] for r in records)
+        admitted = self.parts.intake(raw_records)
+        self.checkpointer.read(sequence for sequence, _ in admitted)
         filtered: list[str] = []
         by_lane: dict[int, list[dict[str, Any]]] = {}
-        record_filter = self.parts.record_filter
-        for record in records:
-            if record_filter is not None and not record_filter(record):
-                filtered.append(record["dynamodb"]["SequenceNumber"])
+        for sequence, record in admitted:
+            if record is None:
+                filtered.append(sequence)
                 continue
             by_lane.setdefault(lane_of(record, self.lane_count), []).append(record)
-        self.parts.count_polled(len(records), len(filtered))
         for index, lane_records in by_lane.items():
             self.lanes[index].give(lane_records)
         self.checkpointer.done(filtered)

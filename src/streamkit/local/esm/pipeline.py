@@ -19,14 +19,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from streamkit.local.esm.batcher import BatchPoller, BatchSplit, RecordSource
 from streamkit.local.esm.checkpointer import ShardCheckpointer
 from streamkit.local.esm.config import MappingConfig
 from streamkit.local.esm.destinations import DeliveryPolicy, OnFailureDestination
+from streamkit.local.esm.intake import RecordIntake, admitted_as_is
 from streamkit.local.esm.processor import (
     BatchOutcome,
     BatchProcessor,
@@ -40,15 +40,12 @@ from streamkit.local.esm.processor import (
     RetryPolicy,
     StatsSink,
 )
-from streamkit.streams.envelope import LambdaRecordConverter, build_record_filter
 from streamkit.streams.reader import ShardReader
 from streamkit.streams.throttling import IdleBackoff
 
 __all__ = ["ShardParts", "run_sequential"]
 
 LOG = logging.getLogger("streamkit.local.runner")
-
-RecordFilter = Callable[[Mapping[str, Any]], bool]
 
 
 @dataclass
@@ -68,8 +65,9 @@ class ShardParts:
     clock: Callable[[], float] = time.time
 
     def __post_init__(self) -> None:
-        self.convert = LambdaRecordConverter(self.config.event_source_arn)
-        self.record_filter: RecordFilter | None = build_record_filter(self.config.filter_patterns)
+        self.intake = RecordIntake(
+            self.config.event_source_arn, self.config.filter_patterns, on_admit=self.count_polled
+        )
 
     @property
     def label(self) -> str:
@@ -96,17 +94,14 @@ class ShardParts:
         backoff: IdleBackoff | None = None,
         split_when: BatchSplit | None = None,
     ) -> BatchPoller:
-        """A poller over ``source``: a shard reader (raw records, filtered and counted here),
-        or with ``converted`` a lane, whose records were converted, filtered and counted by
-        the shard's dispatcher."""
+        """A poller over ``source``: a shard reader (raw records, through the intake), or
+        with ``converted`` a lane, whose records went through the intake in the dispatcher."""
         return BatchPoller(
             source,
             batch_size=self.config.batch_size,
             batching_window_s=self.config.max_batching_window_s,
-            convert=_as_is if converted else self.convert,
-            record_filter=None if converted else self.record_filter,
+            intake=admitted_as_is if converted else self.intake,
             backoff=backoff or self.idle_backoff(),
-            on_poll=None if converted else self.count_polled,
             on_gap=None if converted else self.note_gap,
             split_when=split_when,
         )
@@ -150,11 +145,6 @@ class ShardParts:
             self.destination,
             self.delivery,
         )
-
-
-def _as_is(record: Mapping[str, Any]) -> dict[str, Any]:
-    assert isinstance(record, dict)
-    return record
 
 
 def run_sequential(parts: ShardParts, reader: ShardReader) -> bool:

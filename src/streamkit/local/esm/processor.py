@@ -47,7 +47,6 @@ from streamkit.local.esm.destinations import (
     OnFailureDestination,
     build_failure_record,
 )
-from streamkit.streams.envelope import LambdaRecordConverter, build_record_filter
 from streamkit.streams.verdicts import (
     InvokeOutcome,
     Invoker,
@@ -66,7 +65,6 @@ __all__ = [
     "InvocationStyle",
     "InvokeOutcome",
     "Invoker",
-    "LambdaRecordConverter",
     "PlainInvocation",
     "RecordAgePolicy",
     "RetryDelay",
@@ -74,7 +72,6 @@ __all__ = [
     "StatsSink",
     "Verdict",
     "VerdictKind",
-    "build_record_filter",
     "judge_response",
 ]
 
