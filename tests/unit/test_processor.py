@@ -663,7 +663,7 @@ def test_records_that_age_out_mid_retry_stop_being_retried(streams: FakeStreamsC
 
 def test_retry_delay_grows_and_is_capped() -> None:
     delay = RetryDelay(initial=0.1, maximum=0.5)
-    assert [delay.before_retry(n) for n in (1, 2, 3, 4, 5)] == [0.1, 0.2, 0.4, 0.5, 0.5]
+    assert [delay.delay(n) for n in (1, 2, 3, 4, 5)] == [0.1, 0.2, 0.4, 0.5, 0.5]
 
 
 # -- the poller --------------------------------------------------------------------------------

@@ -30,12 +30,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from streamkit._aws import error_code
 from streamkit.exceptions import RecordsUnavailableError, StreamkitError, StreamNotFoundError
 from streamkit.ops.failure_records import FailureRecord
 from streamkit.ops.invokers import ReplayInvoker
 from streamkit.streams.envelope import LambdaRecordConverter, build_record_filter
 from streamkit.streams.reader import GET_RECORDS_LIMIT, describe_stream
-from streamkit.streams.throttling import ThrottleBackoff, error_code
+from streamkit.streams.throttling import ThrottleBackoff
 from streamkit.streams.verdicts import decoded_payload, describe_error
 
 __all__ = [

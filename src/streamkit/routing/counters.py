@@ -48,11 +48,11 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from streamkit._aws import default_client, error_code, full_jitter_backoff
 from streamkit.batch import BatchResponse, BatchResult
 from streamkit.batch._run import HANDLER_LOGS_FAILURES
 from streamkit.idempotency.items import make_id
 from streamkit.records import NumberMode, StreamRecord, parse_event
-from streamkit.routing._dynamodb import backoff, default_client, error_code
 from streamkit.routing.deltas import (
     AggregateKey,
     DeltasFunction,
@@ -390,7 +390,7 @@ class CounterAggregator:
                         [r.record.item_identifier for r in records],
                         f"{code or type(exc).__name__}: {reasons or exc}",
                     ) from exc
-                backoff(attempt - 1)
+                full_jitter_backoff(attempt - 1)
                 continue
             return len(records), already
         return 0, already
@@ -448,7 +448,7 @@ class CounterAggregator:
             }
             for attempt in range(self.max_attempts):
                 if attempt:
-                    backoff(attempt - 1)
+                    full_jitter_backoff(attempt - 1)
                 response = self.client.batch_get_item(RequestItems=request)
                 for item in response.get("Responses", {}).get(self.fence_table, []):
                     present.add(item["id"]["S"])

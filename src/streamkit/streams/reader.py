@@ -25,8 +25,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from streamkit._aws import error_code
 from streamkit.exceptions import StreamNotFoundError
-from streamkit.streams.throttling import ShardReadGate, ThrottleBackoff, error_code
+from streamkit.streams.throttling import ShardReadGate, ThrottleBackoff
 
 __all__ = [
     "GET_RECORDS_LIMIT",

@@ -23,12 +23,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import tenacity
+
+from streamkit._aws import error_code
 
 __all__ = [
     "MAX_READERS_PER_SHARD",
@@ -36,7 +38,6 @@ __all__ = [
     "IdleBackoff",
     "ShardReadGate",
     "ThrottleBackoff",
-    "error_code",
     "is_throttling",
 ]
 
@@ -74,15 +75,6 @@ class IdleBackoff:
 
     def reset(self) -> None:
         self._current = 0.0
-
-
-def error_code(exc: BaseException) -> str | None:
-    """The AWS error code of a botocore ``ClientError`` (or a double's look-alike)."""
-    response = getattr(exc, "response", None)
-    if isinstance(response, Mapping):
-        code = (response.get("Error") or {}).get("Code")
-        return str(code) if code else None
-    return None
 
 
 def is_throttling(exc: BaseException) -> bool:

@@ -36,6 +36,7 @@ from streamkit.local.esm.destinations import DeliveryPolicy, OnFailureDestinatio
 from streamkit.local.esm.processor import Invoker, RetryDelay
 from streamkit.local.esm.shard import ShardWorker
 from streamkit.local.esm.stats import MappingStats
+from streamkit.streams.backoff import Backoff
 from streamkit.streams.reader import (
     Shard,
     StreamsClient,
@@ -125,9 +126,13 @@ class MappingWorker:
             close()
 
     def _supervise(self) -> None:
+        refresh = self.settings.refresh_interval
+        # Backing off grows the refresh interval up to 32 times (and at most 60 s / 30 s).
+        reload_code = Backoff(refresh, min(60.0, refresh * 32))
+        recheck_stream = Backoff(refresh, min(30.0, refresh * 32))
         code_failures = gone_checks = 0
         while not self.stop_event.is_set():
-            delay = self.settings.refresh_interval
+            delay = refresh
             try:
                 self._step()
                 code_failures = gone_checks = 0
@@ -135,14 +140,14 @@ class MappingWorker:
                 # Broken code stays broken until redeployed (which restarts the mapping), so
                 # loading it again backs off: every attempt starts a Python process.
                 code_failures += 1
-                delay = min(60.0, delay * 2 ** min(code_failures - 1, 5))
+                delay = reload_code.delay(code_failures)
                 self._close_invoker()
                 self.stats.set_state("error", f"cannot run the function's deployed code: {exc}")
             except StreamNotFoundError as exc:
                 # A deleted table's stream never comes back (a new table has a new label):
                 # look again now and then, in case it was only briefly unreadable.
                 gone_checks += 1
-                delay = min(30.0, delay * 2 ** min(gone_checks - 1, 5))
+                delay = recheck_stream.delay(gone_checks)
                 self._stop_shards_for_gone_stream(exc)
             except Exception as exc:
                 LOG.debug("mapping %s supervisor error", self.config.uuid, exc_info=True)

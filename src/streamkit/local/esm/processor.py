@@ -47,6 +47,7 @@ from streamkit.local.esm.destinations import (
     OnFailureDestination,
     build_failure_record,
 )
+from streamkit.streams.backoff import Backoff
 from streamkit.streams.verdicts import (
     InvokeOutcome,
     Invoker,
@@ -92,14 +93,11 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True)
-class RetryDelay:
-    """Pause before retry number ``n`` (1-based): exponential, capped."""
+class RetryDelay(Backoff):
+    """Pause before retry number ``n`` (1-based) of a failed batch: exponential, capped."""
 
     initial: float = 0.1
     maximum: float = 2.0
-
-    def before_retry(self, retry_number: int) -> float:
-        return float(min(self.maximum, self.initial * 2 ** max(0, retry_number - 1)))
 
 
 @dataclass(frozen=True)
@@ -360,7 +358,7 @@ class BatchProcessor:
                 continue
             if self.retry.may_retry(segment.retries_used):
                 segment.retries_used += 1
-                if stop.wait(self.retry_delay.before_retry(segment.retries_used)):
+                if not self.retry_delay.pause(segment.retries_used, stop):
                     return BatchOutcome.ABANDONED
                 continue
             if not self._give_up(batch, segment, segment.records, RETRY_ATTEMPTS_EXHAUSTED, stop):
@@ -414,7 +412,7 @@ class BatchProcessor:
                 condition = RECORD_AGE_EXCEEDED
             elif self.retry.may_retry(segment.retries_used):
                 segment.retries_used += 1
-                if stop.wait(self.retry_delay.before_retry(segment.retries_used)):
+                if not self.retry_delay.pause(segment.retries_used, stop):
                     return BatchOutcome.ABANDONED
                 continue
             else:

@@ -11,7 +11,6 @@ backoff; a stream that is gone ends it.
 from __future__ import annotations
 
 import logging
-import random
 import threading
 from typing import TYPE_CHECKING
 
@@ -23,6 +22,7 @@ from streamkit.local.esm.pipeline import ShardParts, run_sequential
 from streamkit.local.esm.processor import Invoker
 from streamkit.local.esm.stats import MappingStats
 from streamkit.local.esm.windows import WindowedShard
+from streamkit.streams.backoff import Backoff
 from streamkit.streams.reader import Shard, ShardReader, StartPosition
 
 if TYPE_CHECKING:
@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 __all__ = ["ShardWorker"]
 
 LOG = logging.getLogger("streamkit.local.runner")
+
+# Resuming from the checkpoint after an unexpected error: 0.4 s, doubling up to 30 s, jittered.
+_RESUME_BACKOFF = Backoff(initial=0.4, maximum=30.0, jitter=0.5)
 
 
 class ShardWorker:
@@ -92,7 +95,7 @@ class ShardWorker:
                 # held in memory are read again: at-least-once). Throttling is waited out
                 # where it happens (ThrottleBackoff) and does not get here.
                 failures += 1
-                delay = min(30.0, 0.2 * 2 ** min(failures, 8)) * random.uniform(0.5, 1.0)
+                delay = _RESUME_BACKOFF.delay(failures)
                 LOG.warning(
                     "mapping %s shard %s: %s: %s; resuming from the checkpoint in %.1fs",
                     self.config.uuid[:8], self.shard.shard_id, type(exc).__name__, exc, delay,
