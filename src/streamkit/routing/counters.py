@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 from streamkit._aws import default_client, error_code, full_jitter_backoff
 from streamkit.batch import BatchResponse, BatchResult
-from streamkit.batch._run import HANDLER_LOGS_FAILURES
+from streamkit.batch.internal import logs_failures
 from streamkit.idempotency.items import make_id
 from streamkit.records import NumberMode, StreamRecord, parse_event
 from streamkit.routing.deltas import (
@@ -265,12 +265,8 @@ class CounterAggregator:
         """Deltas of each record, in order, up to the first record that fails."""
         pending: list[_Pending] = []
         # An observer's record wrapper logs failures itself, with their tracebacks: no second
-        # WARNING for them (the HANDLER_LOGS_FAILURES rule of streamkit.batch).
-        failure_level = (
-            logging.DEBUG
-            if getattr(contribution, HANDLER_LOGS_FAILURES, False) is True
-            else logging.WARNING
-        )
+        # WARNING for them (the failure-logging rule of streamkit.batch.internal).
+        failure_level = logging.DEBUG if logs_failures(contribution) else logging.WARNING
         for index, record in enumerate(records):
             try:
                 deltas, marker_id = contribution(record)
