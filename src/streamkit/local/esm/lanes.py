@@ -43,7 +43,7 @@ from streamkit.streams.throttling import IdleBackoff
 
 __all__ = ["LaneScheduler", "lane_of"]
 
-LOG = logging.getLogger("streamkit.local.runner")
+LOG = logging.getLogger(__name__)
 
 # How long an idle lane waits for records before its poller looks again (it wakes at once
 # when records arrive; this only bounds how late it notices a stop or a batching window).

@@ -35,7 +35,7 @@ from streamkit.local.esm.config import MappingConfig
 from streamkit.local.esm.destinations import DeliveryPolicy, OnFailureDestination, destination_for
 from streamkit.local.esm.processor import Invoker, RetryDelay
 from streamkit.local.esm.shard import ShardWorker
-from streamkit.local.esm.stats import MappingStats
+from streamkit.local.esm.stats import MappingState, MappingStats
 from streamkit.streams.backoff import Backoff
 from streamkit.streams.reader import (
     Shard,
@@ -46,7 +46,7 @@ from streamkit.streams.throttling import IdleBackoff, ShardReadGate, ThrottleBac
 
 __all__ = ["InvokerFactory", "MappingWorker", "WorkerSettings"]
 
-LOG = logging.getLogger("streamkit.local.runner")
+LOG = logging.getLogger(__name__)
 
 
 class InvokerFactory(Protocol):
@@ -97,7 +97,7 @@ class MappingWorker:
     def start(self) -> None:
         self.stats.function_arn = self.config.function_arn
         self.stats.event_source_arn = self.config.event_source_arn
-        self.stats.set_state("starting")
+        self.stats.set_state(MappingState.STARTING)
         self.thread.start()
 
     def stop(self) -> None:
@@ -142,7 +142,9 @@ class MappingWorker:
                 code_failures += 1
                 delay = reload_code.delay(code_failures)
                 self._close_invoker()
-                self.stats.set_state("error", f"cannot run the function's deployed code: {exc}")
+                self.stats.set_state(
+                    MappingState.ERROR, f"cannot run the function's deployed code: {exc}"
+                )
             except StreamNotFoundError as exc:
                 # A deleted table's stream never comes back (a new table has a new label):
                 # look again now and then, in case it was only briefly unreadable.
@@ -151,12 +153,12 @@ class MappingWorker:
                 self._stop_shards_for_gone_stream(exc)
             except Exception as exc:
                 LOG.debug("mapping %s supervisor error", self.config.uuid, exc_info=True)
-                self.stats.set_state("error", f"{type(exc).__name__}: {exc}")
+                self.stats.set_state(MappingState.ERROR, f"{type(exc).__name__}: {exc}")
             self.stop_event.wait(delay)
 
     def _stop_shards_for_gone_stream(self, exc: StreamNotFoundError) -> None:
         """Stop every shard worker and the function's workers; report the missing stream."""
-        self.stats.set_state("error", str(exc))
+        self.stats.set_state(MappingState.ERROR, str(exc))
         if not self.shards and self.invoker is None:
             return
         self._shards_stop.set()
@@ -214,7 +216,7 @@ class MappingWorker:
             worker.ready.wait(10.0)
         running = [w for w in self.shards.values() if not w.finished]
         if all(w.ready.is_set() for w in running):
-            self.stats.set_state("polling")
+            self.stats.set_state(MappingState.POLLING)
 
     def _parent_done(
         self, shard: Shard, shards: tuple[Shard, ...], finished: set[str], label: str

@@ -40,12 +40,13 @@ from streamkit.local.esm.processor import (
     RetryPolicy,
     StatsSink,
 )
+from streamkit.local.esm.stats import Counter
 from streamkit.streams.reader import ShardReader
 from streamkit.streams.throttling import IdleBackoff
 
 __all__ = ["ShardParts", "run_sequential"]
 
-LOG = logging.getLogger("streamkit.local.runner")
+LOG = logging.getLogger(__name__)
 
 
 @dataclass
@@ -78,13 +79,13 @@ class ShardParts:
         return f"{self.label} shard {self.shard_id}"
 
     def count_polled(self, polled: int, filtered: int) -> None:
-        self.stats.count("polled", polled)
+        self.stats.count(Counter.POLLED, polled)
         if filtered:
-            self.stats.count("filtered", filtered)
+            self.stats.count(Counter.FILTERED, filtered)
 
     def note_gap(self) -> None:
         """Records were trimmed before they were read (the reader logged a warning)."""
-        self.stats.count("trimmed_gaps")
+        self.stats.count(Counter.TRIMMED_GAPS)
 
     def poller(
         self,

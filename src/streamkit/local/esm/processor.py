@@ -47,6 +47,7 @@ from streamkit.local.esm.destinations import (
     OnFailureDestination,
     build_failure_record,
 )
+from streamkit.local.esm.stats import Counter
 from streamkit.streams.backoff import Backoff
 from streamkit.streams.verdicts import (
     InvokeOutcome,
@@ -181,7 +182,7 @@ class Acknowledgments(Protocol):
 
 
 class StatsSink(Protocol):
-    def count(self, name: str, n: int = 1) -> None: ...
+    def count(self, name: Counter, n: int = 1) -> None: ...
     def note_error(self, message: str | None) -> None: ...
     def note_iterator_age(self, age_ms: float) -> None: ...
 
@@ -223,7 +224,7 @@ class FailureReporter:
                 "destination, so they are skipped",
                 where, count, first, last, condition, invokes,
             )  # fmt: skip
-            self.stats.count("discarded", count)
+            self.stats.count(Counter.DISCARDED, count)
             return True
         function_error = None
         if last_outcome is not None and not last_outcome.ok:
@@ -251,7 +252,7 @@ class FailureReporter:
             "%s: %d record(s) %s..%s sent to %s (%s, %d invoke(s))",
             where, count, first, last, self.destination.arn, condition, invokes,
         )  # fmt: skip
-        self.stats.count("sent_to_destination", count)
+        self.stats.count(Counter.SENT_TO_DESTINATION, count)
         return True
 
 
@@ -338,11 +339,11 @@ class BatchProcessor:
             except InvokerClosedError:
                 return BatchOutcome.ABANDONED
             if verdict.kind is VerdictKind.SUCCESS:
-                self.stats.count("succeeded", len(segment.records))
+                self.stats.count(Counter.SUCCEEDED, len(segment.records))
                 pending.popleft()
                 self._report_done(batch, pending)
                 continue
-            self.stats.count("failed")
+            self.stats.count(Counter.FAILED)
             done_before = 0
             if verdict.kind is VerdictKind.PARTIAL and verdict.retry_from is not None:
                 done_before = self._keep_from(batch, segment, verdict.retry_from)
@@ -378,7 +379,7 @@ class BatchProcessor:
         except Exception as exc:
             LOG.exception("%s: invoking %s failed", where, self.function_arn)
             outcome = InvokerCrash(str(uuid.uuid4()), f"{type(exc).__name__}: {exc}")
-        self.stats.count("invoked")
+        self.stats.count(Counter.INVOKED)
         return outcome
 
     def settle(self, final: FinalInvoke, stop: threading.Event) -> BatchOutcome:
@@ -397,11 +398,11 @@ class BatchProcessor:
                 segment.last_outcome, [], report_batch_item_failures=self.report_batch_item_failures
             )
             if verdict.kind is VerdictKind.SUCCESS:
-                self.stats.count("windows_closed")
+                self.stats.count(Counter.WINDOWS_CLOSED)
                 self.stats.note_error(None)
                 LOG.debug("%s: final invoke ok (%d record(s))", final.where, final.record_count)
                 return BatchOutcome.COMPLETED
-            self.stats.count("failed")
+            self.stats.count(Counter.FAILED)
             reason = f"{final.name} failed: {verdict.reason}"
             self.stats.note_error(reason)
             LOG.warning(
@@ -472,7 +473,7 @@ class BatchProcessor:
             if r["dynamodb"]["SequenceNumber"] == sequence_number
         )
         if index:
-            self.stats.count("succeeded", index)
+            self.stats.count(Counter.SUCCEEDED, index)
             segment.records = segment.records[index:]
             self.checkpointer.done(batch.take_finished(before=sequence_number))
         return index

@@ -46,12 +46,12 @@ from streamkit.local.esm.config import MappingConfig, is_dynamodb_stream_arn
 from streamkit.local.esm.destinations import DeliveryPolicy
 from streamkit.local.esm.mapping import InvokerFactory, MappingWorker, WorkerSettings
 from streamkit.local.esm.processor import Invoker, RetryDelay
-from streamkit.local.esm.stats import MappingStats
+from streamkit.local.esm.stats import MappingState, MappingStats
 from streamkit.streams.throttling import IdleBackoff, ShardReadGate, ThrottleBackoff
 
 __all__ = ["Runner", "cli_main"]
 
-LOG = logging.getLogger("streamkit.local.runner")
+LOG = logging.getLogger(__name__)
 
 _LOCAL_CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
 
@@ -200,7 +200,7 @@ class Runner:
             self._workers.clear()
         for uuid, worker in workers:
             worker.stop()
-            self._stats[uuid].set_state("stopped")
+            self._stats[uuid].set_state(MappingState.STOPPED)
         self.checkpoints.close()
 
     def __enter__(self) -> Runner:
@@ -255,7 +255,7 @@ class Runner:
                 u for u in self._stats if u not in seen and self._stats[u].state != "deleted"
             ]:
                 self._stop_worker(uuid)
-                self._stats[uuid].set_state("deleted")
+                self._stats[uuid].set_state(MappingState.DELETED)
 
     def _reconcile_mapping(self, uuid: str, mapping: Mapping[str, Any]) -> None:
         with self._stats_lock:
@@ -271,11 +271,11 @@ class Runner:
             config = MappingConfig.from_api(mapping)
         except InvalidParameterValueError as exc:
             self._stop_worker(uuid)
-            stats.set_state("invalid", f"mapping not run: {exc}")
+            stats.set_state(MappingState.INVALID, f"mapping not run: {exc}")
             return
         if not config.enabled:
             self._stop_worker(uuid)
-            stats.set_state("disabled")
+            stats.set_state(MappingState.DISABLED)
             return
         key = (config.worker_settings(), self._code_version(config.function_arn))
         current = self._workers.get(uuid)

@@ -20,7 +20,7 @@ from streamkit.local.esm.destinations import OnFailureDestination
 from streamkit.local.esm.lanes import LaneScheduler
 from streamkit.local.esm.pipeline import ShardParts, run_sequential
 from streamkit.local.esm.processor import Invoker
-from streamkit.local.esm.stats import MappingStats
+from streamkit.local.esm.stats import Counter, MappingState, MappingStats
 from streamkit.local.esm.windows import WindowedShard
 from streamkit.streams.backoff import Backoff
 from streamkit.streams.reader import Shard, ShardReader, StartPosition
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ShardWorker"]
 
-LOG = logging.getLogger("streamkit.local.runner")
+LOG = logging.getLogger(__name__)
 
 # Resuming from the checkpoint after an unexpected error: 0.4 s, doubling up to 30 s, jittered.
 _RESUME_BACKOFF = Backoff(initial=0.4, maximum=30.0, jitter=0.5)
@@ -85,7 +85,7 @@ class ShardWorker:
                 self._process_from_checkpoint()
                 return
             except StreamNotFoundError as exc:
-                self.stats.set_state("error", str(exc))
+                self.stats.set_state(MappingState.ERROR, str(exc))
                 self.stream_gone = True
                 return
             except Exception as exc:
@@ -172,7 +172,7 @@ class ShardWorker:
             self._finish()
 
     def _count_throttle(self, code: str) -> None:
-        self.stats.count("throttled")
+        self.stats.count(Counter.THROTTLED)
         self.stats.note_error(f"{code} (throttled; backing off)")
 
     def _finish(self) -> None:

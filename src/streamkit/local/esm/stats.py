@@ -5,26 +5,44 @@ The runner prints :meth:`MappingStats.status_line` and serves :meth:`MappingStat
 
 from __future__ import annotations
 
+import enum
 import logging
 import threading
 from typing import Any
 
-__all__ = ["COUNTERS", "MappingStats"]
+__all__ = ["COUNTERS", "Counter", "MappingState", "MappingStats"]
 
-LOG = logging.getLogger("streamkit.local.runner")
+LOG = logging.getLogger(__name__)
 
-COUNTERS = (
-    "polled",
-    "filtered",
-    "invoked",
-    "succeeded",
-    "failed",
-    "sent_to_destination",
-    "discarded",
-    "throttled",
-    "trimmed_gaps",
-    "windows_closed",
-)
+
+class Counter(enum.StrEnum):
+    """A mapping's counters (see :class:`MappingStats`)."""
+
+    POLLED = "polled"
+    FILTERED = "filtered"
+    INVOKED = "invoked"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SENT_TO_DESTINATION = "sent_to_destination"
+    DISCARDED = "discarded"
+    THROTTLED = "throttled"
+    TRIMMED_GAPS = "trimmed_gaps"
+    WINDOWS_CLOSED = "windows_closed"
+
+
+COUNTERS = tuple(Counter)
+
+
+class MappingState(enum.StrEnum):
+    """Where a mapping is (``streamkit run`` prints it; the values are its words)."""
+
+    STARTING = "starting"
+    POLLING = "polling"
+    ERROR = "error"
+    INVALID = "invalid"
+    DISABLED = "disabled"
+    STOPPED = "stopped"
+    DELETED = "deleted"
 
 
 class MappingStats:
@@ -45,13 +63,13 @@ class MappingStats:
         self.function_arn = function_arn
         self.event_source_arn = event_source_arn
         self._lock = threading.Lock()
-        self._counts = dict.fromkeys(COUNTERS, 0)
+        self._counts: dict[str, int] = dict.fromkeys(Counter, 0)
         self.iterator_age_ms: float | None = None
         self.last_error: str | None = None
-        self.state = "starting"
+        self.state = MappingState.STARTING
         self.shards_running = 0
 
-    def count(self, name: str, n: int = 1) -> None:
+    def count(self, name: Counter, n: int = 1) -> None:
         with self._lock:
             self._counts[name] = self._counts.get(name, 0) + n
 
@@ -70,14 +88,14 @@ class MappingStats:
         with self._lock:
             self.shards_running -= 1
 
-    def set_state(self, state: str, error: str | None = None) -> None:
+    def set_state(self, state: MappingState, error: str | None = None) -> None:
         with self._lock:
             changed = state != self.state or (error is not None and error != self.last_error)
             self.state = state
             if error is not None:
                 self.last_error = error
         if changed:
-            log = LOG.error if state in ("error", "invalid") else LOG.info
+            log = LOG.error if state in (MappingState.ERROR, MappingState.INVALID) else LOG.info
             log("mapping %s: %s%s", self.uuid, state, f" -- {error}" if error else "")
 
     def snapshot(self) -> dict[str, Any]:
@@ -104,7 +122,7 @@ class MappingStats:
             f"failed={s['failed']} to_destination={s['sent_to_destination']} "
             f"discarded={s['discarded']} iterator_age={age}"
         )
-        for extra in ("throttled", "trimmed_gaps", "windows_closed"):
+        for extra in (Counter.THROTTLED, Counter.TRIMMED_GAPS, Counter.WINDOWS_CLOSED):
             if s[extra]:
                 line += f" {extra}={s[extra]}"
         if s["last_error"]:

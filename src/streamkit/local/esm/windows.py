@@ -57,7 +57,7 @@ from streamkit.streams.verdicts import (
 
 __all__ = ["MAX_STATE_BYTES", "Window", "WindowSession", "WindowedShard", "window_of"]
 
-LOG = logging.getLogger("streamkit.local.runner")
+LOG = logging.getLogger(__name__)
 
 MAX_STATE_BYTES = 1024 * 1024
 _CLOCK_CHECK_S = 0.25
