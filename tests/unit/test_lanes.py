@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.helpers.esm_doubles import NO_DELAY, Outcome, RecordingDestination, Stats, error
 from tests.helpers.fake_streams import FakeStreamsClient
-from tests.unit.test_processor import NO_DELAY, Outcome, RecordingDestination, Stats, error
 
 from streamkit.local.esm.checkpoints import CheckpointStore
 from streamkit.local.esm.config import MappingConfig

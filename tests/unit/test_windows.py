@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.helpers.fake_streams import FakeStreamsClient
-from tests.unit.test_processor import (
+from tests.helpers.esm_doubles import (
     NO_DELAY,
     Outcome,
     RecordingDestination,
@@ -23,6 +22,7 @@ from tests.unit.test_processor import (
     Stats,
     error,
 )
+from tests.helpers.fake_streams import FakeStreamsClient
 
 from streamkit.local.esm.checkpoints import CheckpointStore
 from streamkit.local.esm.config import MappingConfig
@@ -134,11 +134,6 @@ def windowed(
         stop.set()
         thread.join(5)
         store.close()
-
-
-@pytest.fixture
-def streams() -> FakeStreamsClient:
-    return FakeStreamsClient()
 
 
 def test_windows_align_to_the_epoch() -> None:
