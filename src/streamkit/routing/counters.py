@@ -61,6 +61,7 @@ from streamkit.routing.deltas import (
     merge_into,
 )
 from streamkit.routing.exceptions import AggregateWriteError, InvalidDeltaError
+from streamkit.wire import batch_item_failures
 
 if TYPE_CHECKING:
     from streamkit.observability import RecordWrapper
@@ -128,7 +129,7 @@ class AggregationResult:
         return len(self.failed_identifiers)
 
     def response(self) -> BatchResponse:
-        return {"batchItemFailures": [{"itemIdentifier": i} for i in self.failed_identifiers]}
+        return batch_item_failures(self.failed_identifiers)
 
 
 @dataclass(slots=True)

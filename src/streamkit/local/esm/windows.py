@@ -37,7 +37,6 @@ the runner applies them:
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -54,12 +53,12 @@ from streamkit.streams.verdicts import (
     decoded_payload,
     judge_response,
 )
+from streamkit.wire import MAX_STATE_BYTES, STATE, state_size, window_event
 
 __all__ = ["MAX_STATE_BYTES", "Window", "WindowSession", "WindowedShard", "window_of"]
 
 LOG = logging.getLogger(__name__)
 
-MAX_STATE_BYTES = 1024 * 1024
 _CLOCK_CHECK_S = 0.25
 
 
@@ -111,15 +110,15 @@ class WindowSession:
             self.record_count += len(records)
 
     def _event(self, records: list[dict[str, Any]], *, final: bool, early: bool) -> dict[str, Any]:
-        return {
-            "Records": records,
-            "window": self.window.as_event(),
-            "state": self.state,
-            "shardId": self.shard_id,
-            "eventSourceARN": self.stream_arn,
-            "isFinalInvokeForWindow": final,
-            "isWindowTerminatedEarly": early,
-        }
+        return window_event(
+            records,
+            window=self.window.as_event(),
+            state=self.state,
+            shard_id=self.shard_id,
+            stream_arn=self.stream_arn,
+            final=final,
+            early=early,
+        )
 
     def event_for(self, records: list[dict[str, Any]]) -> dict[str, Any]:
         return self._event(records, final=False, early=False)
@@ -139,7 +138,7 @@ class WindowSession:
         if not outcome.ok:
             return judge_response(outcome, records, report_batch_item_failures=False)
         response = decoded_payload(outcome.payload)
-        state = response.get("state") if isinstance(response, Mapping) else None
+        state = response.get(STATE) if isinstance(response, Mapping) else None
         if not isinstance(state, Mapping):
             return Verdict(
                 VerdictKind.FAILURE,
@@ -150,8 +149,7 @@ class WindowSession:
         )
         if verdict.kind is not VerdictKind.FAILURE:
             self.state = dict(state)
-            size = len(json.dumps(self.state, separators=(",", ":")).encode("utf-8"))
-            self.oversized = size > MAX_STATE_BYTES
+            self.oversized = state_size(self.state) > MAX_STATE_BYTES
         return verdict
 
 
