@@ -196,10 +196,6 @@ class ShardReader:
         self._iterator: str | None = None
         self.get_records_calls = 0
 
-    @property
-    def has_iterator(self) -> bool:
-        return self._iterator is not None
-
     def acquire(self) -> bool:
         """Get an iterator for the current position (called lazily by ``read``). Returns True
         when that position was trimmed away and the iterator starts at TRIM_HORIZON instead."""

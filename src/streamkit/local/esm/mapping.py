@@ -115,10 +115,6 @@ class MappingWorker:
         for worker in list(self.shards.values()):
             worker.thread.join(5.0)
 
-    @property
-    def alive(self) -> bool:
-        return self.thread.is_alive()
-
     def _close_invoker(self) -> None:
         invoker, self.invoker = self.invoker, None
         close = getattr(invoker, "close", None)

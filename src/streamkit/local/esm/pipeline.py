@@ -31,7 +31,6 @@ from streamkit.local.esm.processor import (
     BatchOutcome,
     BatchProcessor,
     BisectPolicy,
-    FailureReporter,
     InvocationStyle,
     Invoker,
     PlainInvocation,
@@ -135,16 +134,6 @@ class ShardParts:
             clock=self.clock,
             label=label or self.label,
             style=style or PlainInvocation(),
-        )
-
-    def reporter(self) -> FailureReporter:
-        config = self.config
-        return FailureReporter(
-            config.function_arn,
-            config.event_source_arn,
-            self.stats,
-            self.destination,
-            self.delivery,
         )
 
 

@@ -116,7 +116,6 @@ class Runner:
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.reconciles = 0
 
     # -- clients and functions -------------------------------------------------------------
 
@@ -234,7 +233,6 @@ class Runner:
         with self._lock:
             if self._stop.is_set():
                 return
-            self.reconciles += 1
             seen: set[str] = set()
             for mapping in mappings:
                 if self.mapping_filter is not None and not self.mapping_filter(mapping):
