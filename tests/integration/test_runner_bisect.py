@@ -10,11 +10,8 @@ from collections.abc import Callable
 import pytest
 
 from streamkit.local.esm.checkpoints import CheckpointStore
-from tests.integration import test_runner as base
-from tests.integration.test_runner import Scenario
-from tests.integration.test_runner_support import calls, deploy, processed_keys, shard_id_of
-
-scenario = base.scenario  # the fixture, shared
+from tests.helpers.runner_scenario import Scenario
+from tests.helpers.runner_support import calls, deploy, processed_keys, shard_id_of
 
 
 def test_a_poison_record_in_a_batch_of_8_is_isolated(scenario: Callable[..., Scenario]) -> None:

@@ -14,11 +14,8 @@ from typing import Any
 import pytest
 
 from streamkit.local.esm.checkpoints import CheckpointStore
-from tests.integration import test_runner as base
-from tests.integration.test_runner import Scenario
-from tests.integration.test_runner_support import calls, deploy, shard_id_of, wait_until
-
-scenario = base.scenario  # the fixture, shared
+from tests.helpers.runner_scenario import Scenario
+from tests.helpers.runner_support import calls, deploy, shard_id_of, wait_until
 
 _UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 

@@ -8,11 +8,8 @@ import os
 from collections.abc import Callable
 
 from streamkit.local.esm.checkpoints import CheckpointStore
-from tests.integration import test_runner as base
-from tests.integration.test_runner import Scenario
-from tests.integration.test_runner_support import Call, calls_covering, deploy
-
-scenario = base.scenario  # the fixture, shared
+from tests.helpers.runner_scenario import Scenario
+from tests.helpers.runner_support import Call, calls_covering, deploy
 
 KEYS = 12
 VERSIONS = 6

@@ -11,11 +11,8 @@ import time
 from collections.abc import Callable
 
 from streamkit.local.esm.checkpoints import CheckpointStore
-from tests.integration import test_runner as base
-from tests.integration.test_runner import Scenario
-from tests.integration.test_runner_support import calls, deploy, shard_id_of
-
-scenario = base.scenario  # the fixture, shared
+from tests.helpers.runner_scenario import Scenario
+from tests.helpers.runner_support import calls, deploy, shard_id_of
 
 
 def arrival(seconds: float) -> str:

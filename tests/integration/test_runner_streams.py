@@ -24,18 +24,15 @@ from botocore.exceptions import ClientError
 from streamkit.local.esm.checkpoints import CheckpointStore
 from streamkit.streams.throttling import ThrottleBackoff
 from tests.helpers.fake_streams import PAGE_LIMIT_BYTES, FakeStreamsClient
-from tests.helpers.streams import create_stream_table
-from tests.integration import test_runner as base
-from tests.integration.test_runner import Scenario
-from tests.integration.test_runner_support import (
+from tests.helpers.runner_scenario import Scenario
+from tests.helpers.runner_support import (
     calls,
     calls_covering,
     deploy,
     fake_stream_for,
     streams_from,
 )
-
-scenario = base.scenario  # the fixture, shared
+from tests.helpers.streams import create_stream_table
 
 
 def keys_of(reported: list[object]) -> list[str]:

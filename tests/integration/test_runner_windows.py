@@ -12,11 +12,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from streamkit.local.esm.checkpoints import CheckpointStore
-from tests.integration import test_runner as base
-from tests.integration.test_runner import Scenario
-from tests.integration.test_runner_support import Call, calls, deploy, shard_id_of
-
-scenario = base.scenario  # the fixture, shared
+from tests.helpers.runner_scenario import Scenario
+from tests.helpers.runner_support import Call, calls, deploy, shard_id_of
 
 
 def epoch(iso: str) -> int:

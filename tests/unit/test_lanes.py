@@ -14,16 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.helpers.esm_doubles import NO_DELAY, Outcome, RecordingDestination, Stats, error
 from tests.helpers.fake_streams import FakeStreamsClient
-from tests.unit.test_processor import NO_DELAY, Outcome, RecordingDestination, Stats, error
 
-from streamkit.local.esm.batcher import IdleBackoff
 from streamkit.local.esm.checkpoints import CheckpointStore
 from streamkit.local.esm.config import MappingConfig
 from streamkit.local.esm.destinations import DeliveryPolicy
-from streamkit.local.esm.lanes import CheckpointWatermark, LaneScheduler, lane_of
+from streamkit.local.esm.lanes import LaneScheduler, lane_of
 from streamkit.local.esm.pipeline import ShardParts
 from streamkit.streams.reader import ShardReader, StartPosition
+from streamkit.streams.throttling import IdleBackoff
 
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:consumer"
 
@@ -55,30 +55,6 @@ def test_an_item_always_gets_the_same_lane_in_any_process() -> None:
     assert lane_of(record(keys), 1) == 0
     spread = {lane_of(record({"pk": {"S": f"k{i}"}}), 4) for i in range(40)}
     assert spread == {0, 1, 2, 3}
-
-
-def test_the_watermark_commits_only_a_done_prefix() -> None:
-    commits: list[str] = []
-    watermark = CheckpointWatermark(commits.append, capacity=4)
-    watermark.add(["1", "2", "3", "4"])
-    watermark.done(["2", "4"])
-    assert commits == []  # 1 is not done: nothing may be checkpointed
-    watermark.done(["1"])
-    assert commits == ["2"]
-    watermark.done(["3"])
-    assert commits == ["2", "4"]
-    assert watermark.outstanding == 0
-
-
-def test_the_watermark_bounds_how_far_reading_runs_ahead() -> None:
-    watermark = CheckpointWatermark(lambda seq: None, capacity=2)
-    watermark.add(["1", "2"])
-    stop = threading.Event()
-    started = time.monotonic()
-    assert watermark.wait_for_room(stop, timeout=0.05) == 0
-    assert time.monotonic() - started >= 0.04
-    threading.Timer(0.02, lambda: watermark.done(["1"])).start()
-    assert watermark.wait_for_room(stop, timeout=2) == 1
 
 
 class ConcurrentInvoker:

@@ -13,7 +13,7 @@ import boto3
 import pytest
 from moto import mock_aws
 from tests.helpers.emf import batch_counts, tally
-from tests.unit.test_observability_handler import (
+from tests.helpers.observed_events import (
     NOW,
     LambdaContext,
     Sink,
@@ -399,7 +399,7 @@ def test_an_aggregators_response_is_handles_when_every_part_of_observability_bre
     def broken_sink(line: str) -> None:
         raise OSError("stdout is gone")
 
-    from tests.unit.test_observability_handler import ExplodingRecorder
+    from tests.helpers.observed_events import ExplodingRecorder
 
     batch = event(*(record(i) for i in range(5)))
     client = FailingTransactions(dynamodb, marker="orders#ev-3")

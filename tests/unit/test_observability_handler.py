@@ -4,103 +4,33 @@ the response."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
-from tests.unit.test_observability_metrics import validate_emf
+from tests.helpers.observed_events import (
+    NOW,
+    SECRET,
+    ExplodingRecorder,
+    LambdaContext,
+    Sink,
+    event,
+    failing_on,
+    index_of,
+    json_lines,
+    observed,
+    record,
+    seq,
+)
 
 from streamkit import MemoryIdempotencyStore, StreamRecord, batch_handler, process_batch
 from streamkit.exceptions import InvalidEventError
 from streamkit.observability import (
-    ObservedBatchHandler,
     Tracer,
     observed_batch_handler,
 )
-
-SECRET = "s3cr3t-value-77"
-NOW = 1_700_000_100.0  # the fixed clock: epoch seconds
-TABLE_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/orders/stream/2024"
-
-
-def seq(i: int) -> str:
-    return str(49_000_000_000_000_000_000_000 + i * 10)
-
-
-def record(i: int, key: str = "", *, created: float | None = None) -> dict[str, Any]:
-    key = key or f"item-{i}"
-    return {
-        "eventID": f"ev-{i}",
-        "eventName": "MODIFY",
-        "eventVersion": "1.1",
-        "eventSource": "aws:dynamodb",
-        "awsRegion": "us-east-1",
-        "dynamodb": {
-            "ApproximateCreationDateTime": created if created is not None else NOW - 60 + i,
-            "Keys": {"pk": {"S": key}},
-            "NewImage": {"pk": {"S": key}, "i": {"N": str(i)}, "secret": {"S": SECRET}},
-            "SequenceNumber": seq(i),
-            "SizeBytes": 40,
-            "StreamViewType": "NEW_AND_OLD_IMAGES",
-        },
-        "eventSourceARN": TABLE_ARN,
-    }
-
-
-def event(*records: dict[str, Any]) -> dict[str, Any]:
-    return {"Records": list(records)}
-
-
-def index_of(r: StreamRecord) -> int:
-    return int(r.new_image["i"])  # type: ignore[index]
-
-
-class LambdaContext:
-    function_name = "orders-audit"
-    function_version = "$LATEST"
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:orders-audit"
-    memory_limit_in_mb = 256
-
-    def __init__(self, request_id: str = "req-1") -> None:
-        self.aws_request_id = request_id
-
-
-class Sink:
-    """Collects EMF lines; ``metrics()`` merges the values of every valid document."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def __call__(self, line: str) -> None:
-        self.lines.append(line)
-
-    def documents(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self.lines]
-
-    def metrics(self) -> dict[str, list[float]]:
-        merged: dict[str, list[float]] = {}
-        for document in self.documents():
-            for name, values in validate_emf(document).items():
-                merged.setdefault(name, []).extend(values)
-        return merged
-
-
-def failing_on(*indices: int) -> Callable[[StreamRecord], None]:
-    def handle(r: StreamRecord) -> None:
-        if index_of(r) in indices:
-            raise ValueError(f"boom {index_of(r)}")
-
-    return handle
-
-
-def observed(handler: Callable[..., Any], sink: Sink, **options: Any) -> ObservedBatchHandler:
-    options.setdefault("namespace", "Orders")
-    options.setdefault("service", "audit")
-    options.setdefault("tracer", Tracer(enabled=False))
-    return observed_batch_handler(metrics_sink=sink, clock=lambda: NOW, **options)(handler)
 
 
 @pytest.fixture(autouse=True)
@@ -108,10 +38,6 @@ def quiet_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("STREAMKIT_LOG_LEVEL", "AWS_LAMBDA_LOG_LEVEL", "STREAMKIT_LOG_IMAGES"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("AWS_LAMBDA_INITIALIZATION_TYPE", raising=False)
-
-
-def json_lines(text: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 
 # --- metrics ---------------------------------------------------------------------------------
@@ -273,35 +199,6 @@ def test_a_failing_metrics_sink_does_not_change_the_response(
         if "observability failed while emitting metrics" in line["message"]
     ]
     assert len(warnings) == 1 and warnings[0]["exception_name"] == "OSError"
-
-
-class ExplodingRecorder:
-    """An X-Ray recorder whose every call fails."""
-
-    def __init__(self, fail_on_begin: bool) -> None:
-        self.fail_on_begin = fail_on_begin
-
-    def begin_subsegment(self, name: str) -> Any:
-        if self.fail_on_begin:
-            raise RuntimeError("xray is broken")
-        return ExplodingSubsegment()
-
-    def current_subsegment(self) -> Any:
-        raise RuntimeError("xray is broken")
-
-    def end_subsegment(self) -> None:
-        raise RuntimeError("xray is broken")
-
-
-class ExplodingSubsegment:
-    def put_annotation(self, key: str, value: Any) -> None:
-        raise RuntimeError("annotation broken")
-
-    def put_metadata(self, key: str, value: Any, namespace: str = "default") -> None:
-        raise RuntimeError("metadata broken")
-
-    def add_exception(self, error: BaseException, stack: Any) -> None:
-        raise RuntimeError("exception broken")
 
 
 @pytest.mark.parametrize("fail_on_begin", [True, False])

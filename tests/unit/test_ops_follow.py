@@ -10,8 +10,8 @@ from collections.abc import Callable
 import pytest
 from tests.helpers.fake_streams import FakeStreamsClient
 
-from streamkit.local.esm.batcher import IdleBackoff
 from streamkit.ops.follow import FollowedRecord, StreamFollower
+from streamkit.streams.throttling import IdleBackoff
 
 
 def _keys(records: list[FollowedRecord]) -> list[str]:

@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.helpers.fake_streams import FakeStreamsClient
-from tests.unit.test_processor import (
+from tests.helpers.esm_doubles import (
     NO_DELAY,
     Outcome,
     RecordingDestination,
@@ -23,14 +22,15 @@ from tests.unit.test_processor import (
     Stats,
     error,
 )
+from tests.helpers.fake_streams import FakeStreamsClient
 
-from streamkit.local.esm.batcher import IdleBackoff
 from streamkit.local.esm.checkpoints import CheckpointStore
 from streamkit.local.esm.config import MappingConfig
 from streamkit.local.esm.destinations import DeliveryPolicy
 from streamkit.local.esm.pipeline import ShardParts
 from streamkit.local.esm.windows import MAX_STATE_BYTES, Window, WindowedShard
 from streamkit.streams.reader import ShardReader, StartPosition
+from streamkit.streams.throttling import IdleBackoff
 
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:aggregator"
 # Windows of 60 s starting at an aligned epoch second, with a clock the test moves.
@@ -134,11 +134,6 @@ def windowed(
         stop.set()
         thread.join(5)
         store.close()
-
-
-@pytest.fixture
-def streams() -> FakeStreamsClient:
-    return FakeStreamsClient()
 
 
 def test_windows_align_to_the_epoch() -> None:

@@ -23,16 +23,11 @@ from streamkit.batch._types import (
     Ordering,
     check_ordering,
 )
+from streamkit.batch.internal import logs_failures
 from streamkit.records import NumberMode, StreamRecord, parse_event
 
 # The package's one logger, named for the public module users configure.
 logger = logging.getLogger("streamkit.batch")
-
-# Set to True on a record handler that logs its own failures, with their tracebacks, and its
-# own batch summary (``observed_batch_handler``'s wrapper does): this module then logs those
-# at DEBUG only, instead of a second WARNING with the same traceback. Failures the handler
-# never saw (the idempotency store, an awaitable from a sync handler) are logged as usual.
-HANDLER_LOGS_FAILURES: Final = "_streamkit_logs_failures"
 
 # The fate of each record, in _BatchRun._outcomes; reported fates are >= _FAILED.
 _PENDING: Final = 0
@@ -95,7 +90,7 @@ class _BatchRun:
         records = parse_event(event, numbers=numbers)  # InvalidEventError: see package doc
         if provider is None:
             run = cls(records, ordering, None, "")
-            run._handler_logs_failures = getattr(handler, HANDLER_LOGS_FAILURES, False) is True
+            run._handler_logs_failures = logs_failures(handler)
             return run
         store_name = _describe(provider)
         try:
@@ -115,7 +110,7 @@ class _BatchRun:
             )
             return cls._failing_all(records, ordering, exc)
         run = cls(records, ordering, session, store_name)
-        run._handler_logs_failures = getattr(handler, HANDLER_LOGS_FAILURES, False) is True
+        run._handler_logs_failures = logs_failures(handler)
         return run
 
     @classmethod

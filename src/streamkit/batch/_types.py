@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal, Protocol
 
 from streamkit.records import StreamRecord
+from streamkit.wire import BatchResponse as BatchResponse
+from streamkit.wire import batch_item_failures
 
 Ordering = Literal["fail_fast", "per_key"]
-BatchResponse = dict[str, list[dict[str, str]]]
 ORDERINGS: Final = ("fail_fast", "per_key")
 
 
@@ -70,4 +71,4 @@ class BatchResult:
 
     def response(self) -> BatchResponse:
         """The Lambda ReportBatchItemFailures response."""
-        return {"batchItemFailures": [{"itemIdentifier": i} for i in self.failed_identifiers]}
+        return batch_item_failures(self.failed_identifiers)

@@ -15,11 +15,10 @@ IAM: ``dynamodb:BatchGetItem`` and ``dynamodb:BatchWriteItem`` for the stream mo
 from __future__ import annotations
 
 import contextlib
-import random
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final, TypeVar, Unpack
 
+from streamkit._aws import default_client, error_code, full_jitter_backoff
 from streamkit.idempotency.exceptions import IdempotencyStoreUnavailableError
 from streamkit.idempotency.items import INPROGRESS, IdempotencyItem, Status
 from streamkit.idempotency.store import IdempotencyStore, StoreOptions
@@ -31,10 +30,9 @@ __all__ = ["DynamoDBIdempotencyStore"]
 _GET_BATCH: Final = 100
 _WRITE_BATCH: Final = 25
 # Unprocessed keys/items mean throttling or a size cap; AWS asks for retries with exponential
-# backoff (full jitter): 8 attempts, 7 waits of at most 0.05, 0.1, ... 0.8, 1, 1 s (3.6 s).
+# backoff (full jitter, streamkit._aws): 8 attempts, 7 waits of at most 0.05, 0.1, ... 0.8, 1,
+# 1 s (3.6 s).
 _UNPROCESSED_ATTEMPTS: Final = 8
-_BACKOFF_BASE_S: Final = 0.05
-_BACKOFF_CAP_S: Final = 1.0
 _GAVE_UP: Final = f"{{}} still returned {{}} after {_UNPROCESSED_ATTEMPTS} attempts (throttled)"
 
 # Every attribute name goes through a placeholder: ``status`` is a reserved word.
@@ -82,14 +80,7 @@ class DynamoDBIdempotencyStore(IdempotencyStore):
     @property
     def client(self) -> Any:
         if self._client is None:
-            # boto3 ships with the Lambda runtime; streamkit itself does not depend on it.
-            import boto3
-            from botocore.config import Config
-
-            config = Config(
-                connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3}
-            )
-            self._client = boto3.client("dynamodb", config=config)
+            self._client = default_client()
         return self._client
 
     # --- stream mode ----------------------------------------------------------------------
@@ -107,7 +98,7 @@ class DynamoDBIdempotencyStore(IdempotencyStore):
             }
             for attempt in range(_UNPROCESSED_ATTEMPTS):
                 if attempt:
-                    _backoff(attempt - 1)
+                    full_jitter_backoff(attempt - 1)
                 response = self._request(chunk, "batch_get_item", RequestItems=request)
                 for raw in response.get("Responses", {}).get(self.table_name, []):
                     item = _from_attributes(raw)
@@ -128,7 +119,7 @@ class DynamoDBIdempotencyStore(IdempotencyStore):
             }
             for attempt in range(_UNPROCESSED_ATTEMPTS):
                 if attempt:
-                    _backoff(attempt - 1)
+                    full_jitter_backoff(attempt - 1)
                 response = self._request(ids, "batch_write_item", RequestItems=request)
                 request = response.get("UnprocessedItems") or {}
                 if not request:
@@ -220,7 +211,7 @@ class DynamoDBIdempotencyStore(IdempotencyStore):
         try:
             response: dict[str, Any] = getattr(self.client, operation)(**params)
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
+            code = error_code(exc) or ""
             if code in passthrough:
                 raise
             raise self._unavailable(ids, str(exc)) from exc
@@ -235,11 +226,6 @@ class DynamoDBIdempotencyStore(IdempotencyStore):
 def _chunks(values: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
-
-
-def _backoff(attempt: int) -> None:
-    # Full jitter: https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/
-    time.sleep(random.uniform(0, min(_BACKOFF_CAP_S, _BACKOFF_BASE_S * 2**attempt)))
 
 
 def _to_attributes(item: IdempotencyItem) -> dict[str, Any]:

@@ -25,8 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, TypedDict
 
 from streamkit.batch import BatchResponse, BatchResult
-from streamkit.batch._calls import bind_context, is_async
-from streamkit.batch._run import HANDLER_LOGS_FAILURES
+from streamkit.batch.internal import bind_context, is_async, mark_logs_failures
 from streamkit.observability._context import (
     ColdStart,
     InvocationInfo,
@@ -233,8 +232,7 @@ class _Invocation:
                 finally:
                     self._after(token, span, t0)
 
-            setattr(observed_async, HANDLER_LOGS_FAILURES, True)  # see streamkit.batch._run
-            return observed_async
+            return mark_logs_failures(observed_async)
 
         def observed(record: StreamRecord) -> Any:
             token, span, t0 = self._before(record)
@@ -246,8 +244,7 @@ class _Invocation:
             finally:
                 self._after(token, span, t0)
 
-        setattr(observed, HANDLER_LOGS_FAILURES, True)  # see streamkit.batch._run
-        return observed
+        return mark_logs_failures(observed)
 
     def _before(self, record: StreamRecord) -> tuple[Any, Span, float]:
         token: Any = None

@@ -18,8 +18,7 @@ from collections.abc import Callable
 from typing import Any, Unpack, overload
 
 from streamkit.batch import BatchResult, IdempotencyProvider, Ordering, run_batch
-from streamkit.batch._calls import default_namespace
-from streamkit.batch._types import check_ordering
+from streamkit.batch.internal import check_ordering, default_namespace
 from streamkit.observability._observer import (
     STREAM_METRICS,
     UNKNOWN,

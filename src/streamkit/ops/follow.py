@@ -10,7 +10,7 @@
   then hold only past records and are skipped; shards that appear later are read from
   TRIM_HORIZON (everything in them is new).
 - ``start="trim-horizon"``: every shard from TRIM_HORIZON, parents before children.
-- Polling adapts like the runner's (:class:`~streamkit.local.esm.batcher.IdleBackoff`): while
+- Polling adapts like the runner's (:class:`~streamkit.streams.throttling.IdleBackoff`): while
   records flow every shard is read again at once; after a round that found nothing the wait
   doubles from 10 ms up to 250 ms (AWS polls a shard about 4 times a second).
 - Each shard has a :class:`~streamkit.streams.reader.ShardReader`, which re-acquires
@@ -29,7 +29,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from streamkit.local.esm.batcher import IdleBackoff
 from streamkit.streams.reader import (
     GET_RECORDS_LIMIT,
     ShardReader,
@@ -37,6 +36,7 @@ from streamkit.streams.reader import (
     StreamsClient,
     describe_stream,
 )
+from streamkit.streams.throttling import IdleBackoff
 
 __all__ = ["FollowedRecord", "StartFrom", "StreamFollower"]
 

@@ -23,8 +23,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from streamkit._aws import error_code
 from streamkit.exceptions import QueueNotFoundError
-from streamkit.streams.throttling import error_code
 
 __all__ = [
     "PEEK_HOLD_S",

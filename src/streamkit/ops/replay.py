@@ -30,13 +30,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from streamkit._aws import error_code
 from streamkit.exceptions import RecordsUnavailableError, StreamkitError, StreamNotFoundError
 from streamkit.ops.failure_records import FailureRecord
 from streamkit.ops.invokers import ReplayInvoker
 from streamkit.streams.envelope import LambdaRecordConverter, build_record_filter
 from streamkit.streams.reader import GET_RECORDS_LIMIT, describe_stream
-from streamkit.streams.throttling import ThrottleBackoff, error_code
+from streamkit.streams.throttling import ThrottleBackoff
 from streamkit.streams.verdicts import decoded_payload, describe_error
+from streamkit.wire import BATCH_ITEM_FAILURES
 
 __all__ = [
     "MappingSettings",
@@ -302,7 +304,7 @@ def _batch_item_failures(payload: Any) -> list[Any]:
     response = decoded_payload(payload)
     if not isinstance(response, Mapping):
         return []
-    failures = response.get("batchItemFailures")
+    failures = response.get(BATCH_ITEM_FAILURES)
     if not failures:
         return []
     return list(failures) if isinstance(failures, list) else [failures]

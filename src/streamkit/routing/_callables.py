@@ -8,8 +8,8 @@ from collections.abc import Callable
 from typing import Any, Final
 
 # The same questions process_batch asks of its handler, so a handler means the same to both.
-from streamkit.batch._calls import is_async as is_async
-from streamkit.batch._calls import takes_context as takes_context
+from streamkit.batch.internal import is_async as is_async
+from streamkit.batch.internal import takes_context as takes_context
 from streamkit.routing.exceptions import InvalidRouteError
 
 # Names become idempotency namespaces and metric dimensions: keep them printable and stable.

@@ -11,8 +11,8 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+from streamkit._aws import is_conditional_check_failed
 from streamkit.codec import serialize
-from streamkit.routing._dynamodb import is_conditional_check_failed
 
 __all__ = ["StateTable"]
 

@@ -48,11 +48,11 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from streamkit._aws import default_client, error_code, full_jitter_backoff
 from streamkit.batch import BatchResponse, BatchResult
-from streamkit.batch._run import HANDLER_LOGS_FAILURES
+from streamkit.batch.internal import logs_failures
 from streamkit.idempotency.items import make_id
 from streamkit.records import NumberMode, StreamRecord, parse_event
-from streamkit.routing._dynamodb import backoff, default_client, error_code
 from streamkit.routing.deltas import (
     AggregateKey,
     DeltasFunction,
@@ -61,6 +61,7 @@ from streamkit.routing.deltas import (
     merge_into,
 )
 from streamkit.routing.exceptions import AggregateWriteError, InvalidDeltaError
+from streamkit.wire import batch_item_failures
 
 if TYPE_CHECKING:
     from streamkit.observability import RecordWrapper
@@ -128,7 +129,7 @@ class AggregationResult:
         return len(self.failed_identifiers)
 
     def response(self) -> BatchResponse:
-        return {"batchItemFailures": [{"itemIdentifier": i} for i in self.failed_identifiers]}
+        return batch_item_failures(self.failed_identifiers)
 
 
 @dataclass(slots=True)
@@ -265,12 +266,8 @@ class CounterAggregator:
         """Deltas of each record, in order, up to the first record that fails."""
         pending: list[_Pending] = []
         # An observer's record wrapper logs failures itself, with their tracebacks: no second
-        # WARNING for them (the HANDLER_LOGS_FAILURES rule of streamkit.batch).
-        failure_level = (
-            logging.DEBUG
-            if getattr(contribution, HANDLER_LOGS_FAILURES, False) is True
-            else logging.WARNING
-        )
+        # WARNING for them (the failure-logging rule of streamkit.batch.internal).
+        failure_level = logging.DEBUG if logs_failures(contribution) else logging.WARNING
         for index, record in enumerate(records):
             try:
                 deltas, marker_id = contribution(record)
@@ -390,7 +387,7 @@ class CounterAggregator:
                         [r.record.item_identifier for r in records],
                         f"{code or type(exc).__name__}: {reasons or exc}",
                     ) from exc
-                backoff(attempt - 1)
+                full_jitter_backoff(attempt - 1)
                 continue
             return len(records), already
         return 0, already
@@ -448,7 +445,7 @@ class CounterAggregator:
             }
             for attempt in range(self.max_attempts):
                 if attempt:
-                    backoff(attempt - 1)
+                    full_jitter_backoff(attempt - 1)
                 response = self.client.batch_get_item(RequestItems=request)
                 for item in response.get("Responses", {}).get(self.fence_table, []):
                     present.add(item["id"]["S"])

@@ -14,7 +14,7 @@ from streamkit.filters import FilterPattern
 from streamkit.records import StreamRecord
 from streamkit.routing.exceptions import InvalidRouteError
 from streamkit.routing.image_pattern import ImagePattern
-from streamkit.routing.predicates import Predicate
+from streamkit.routing.predicates import Predicate, is_ttl_delete, key_prefix
 
 __all__ = ["EVENT_NAMES", "MatchOptions", "Route", "RouteOptions", "Target"]
 
@@ -113,17 +113,23 @@ class Route:
     def needs_table(self) -> bool:
         return self.tables is not None
 
+    def _option_predicates(self) -> list[Predicate]:
+        """``ttl_delete`` and ``key_prefix`` as the predicates of the same names, so each
+        check exists once (in ``streamkit.routing.predicates``)."""
+        predicates: list[Predicate] = []
+        if self.ttl_delete is not None:
+            predicates.append(is_ttl_delete() if self.ttl_delete else ~is_ttl_delete())
+        predicates.extend(key_prefix(attribute, prefix) for attribute, prefix in self.key_prefixes)
+        return predicates
+
     def _compile_checks(self) -> tuple[Callable[[StreamRecord, str | None], bool], ...]:
         """One small function per condition given, cheap ones first: dispatch then runs
         only what the route asks for."""
         checks: list[Callable[[StreamRecord, str | None], bool]] = []
-        tables, ttl_delete = self.tables, self.ttl_delete
+        tables = self.tables
         if tables is not None:
             checks.append(lambda record, table: table in tables)
-        if ttl_delete is not None:
-            checks.append(lambda record, table: record.is_ttl_delete is ttl_delete)
-        for attribute, prefix in self.key_prefixes:
-            checks.append(_key_prefix_check(attribute, prefix))
+        checks.extend(_on_record(predicate) for predicate in self._option_predicates())
         if self.raw_pattern is not None:
             raw_matches = self.raw_pattern.matches
             checks.append(lambda record, table: raw_matches(record.raw))
@@ -147,10 +153,9 @@ class Route:
         return f"Route({', '.join(parts)})"
 
 
-def _key_prefix_check(attribute: str, prefix: str) -> Callable[[StreamRecord, str | None], bool]:
+def _on_record(predicate: Predicate) -> Callable[[StreamRecord, str | None], bool]:
     def check(record: StreamRecord, table: str | None) -> bool:
-        value = record.keys.get(attribute)
-        return isinstance(value, str) and value.startswith(prefix)
+        return predicate(record)
 
     return check
 

@@ -44,7 +44,6 @@ readers sum the parts of a window.
 from __future__ import annotations
 
 import copy
-import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -62,13 +61,20 @@ from streamkit.routing.deltas import (
     merge_into,
 )
 from streamkit.routing.exceptions import InvalidWindowEventError
+from streamkit.wire import (
+    IS_FINAL_INVOKE,
+    IS_TERMINATED_EARLY,
+    MAX_STATE_BYTES,
+    STATE,
+    batch_item_failures,
+    state_size,
+)
 
 __all__ = ["TumblingWindowAggregator", "Window", "WindowResult"]
 
 logger = logging.getLogger("streamkit.routing.windows")
 
 # "Your state can be a maximum of 1 MB per shard."
-MAX_STATE_BYTES: Final = 1024 * 1024
 _META: Final = "streamkit"  # our part of the state: high-water marks and counters
 _STATE_VERSION: Final = 1
 
@@ -164,18 +170,15 @@ class TumblingWindowAggregator:
             meta["last"] = record.sequence_number
         if final:
             self.emit(self._result(window, shard_id, event, early, meta, body))
-            return {"state": {}, "batchItemFailures": []}
+            return {STATE: {}, **batch_item_failures([])}
         failures = [] if failed_from is None else records[failed_from:]
         state = self._encode(meta, body)
-        size = len(json.dumps(state, separators=(",", ":")).encode())
+        size = state_size(state)
         if size > MAX_STATE_BYTES:
             logger.warning(
                 "window aggregator %s: state is %d bytes, over Lambda's 1 MB", self.name, size
             )
-        return {
-            "state": state,
-            "batchItemFailures": [{"itemIdentifier": r.item_identifier} for r in failures],
-        }
+        return {STATE: state, **batch_item_failures(r.item_identifier for r in failures)}
 
     # --- folding ----------------------------------------------------------------------------
 
@@ -288,8 +291,8 @@ def _window_fields(event: Any) -> tuple[Window, str, bool, bool]:
     shard_id = event.get("shardId")
     if not isinstance(shard_id, str) or not shard_id:
         raise InvalidWindowEventError("no 'shardId'")
-    final = event.get("isFinalInvokeForWindow", False)
-    early = event.get("isWindowTerminatedEarly", False)
+    final = event.get(IS_FINAL_INVOKE, False)
+    early = event.get(IS_TERMINATED_EARLY, False)
     if not isinstance(final, bool) or not isinstance(early, bool):
         raise InvalidWindowEventError("isFinalInvokeForWindow/isWindowTerminatedEarly not booleans")
     return Window(start, end), shard_id, final, early

@@ -65,11 +65,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
+from streamkit._aws import default_client
 from streamkit.batch import BatchResponse, BatchResult, Ordering, process_batch, run_batch
 from streamkit.codec import serialize_value
 from streamkit.records import StreamRecord
 from streamkit.routing._callables import check_handler, is_async, takes_context
-from streamkit.routing._dynamodb import default_client
 from streamkit.routing._workflow_table import StateTable
 from streamkit.routing.exceptions import InvalidTransitionError, InvalidWorkflowError, RetryStage
 from streamkit.routing.predicates import image_not_available

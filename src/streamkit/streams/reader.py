@@ -25,8 +25,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from streamkit._aws import error_code
 from streamkit.exceptions import StreamNotFoundError
-from streamkit.streams.throttling import ShardReadGate, ThrottleBackoff, error_code
+from streamkit.streams.throttling import ShardReadGate, ThrottleBackoff
 
 __all__ = [
     "GET_RECORDS_LIMIT",
@@ -194,10 +195,6 @@ class ShardReader:
         self.ended = False
         self._iterator: str | None = None
         self.get_records_calls = 0
-
-    @property
-    def has_iterator(self) -> bool:
-        return self._iterator is not None
 
     def acquire(self) -> bool:
         """Get an iterator for the current position (called lazily by ``read``). Returns True

@@ -1,4 +1,8 @@
-"""Staying within DynamoDB Streams' read limits: backoff on throttling, two readers per shard.
+"""Staying within DynamoDB Streams' read limits: idle polling, backoff on throttling, two readers.
+
+- :class:`IdleBackoff` paces polling of an idle shard: while records flow a reader reads again
+  at once; after an empty read it waits, doubling the wait from ``min_delay`` up to
+  ``max_delay`` (AWS polls an idle shard about 4 times a second; 250 ms is the default cap).
 
 - :class:`ThrottleBackoff` retries a Streams API call that was throttled
   (LimitExceededException, ProvisionedThroughputExceededException, ThrottlingException) with
@@ -19,19 +23,21 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import tenacity
 
+from streamkit._aws import error_code
+
 __all__ = [
     "MAX_READERS_PER_SHARD",
     "THROTTLING_ERROR_CODES",
+    "IdleBackoff",
     "ShardReadGate",
     "ThrottleBackoff",
-    "error_code",
     "is_throttling",
 ]
 
@@ -50,13 +56,25 @@ THROTTLING_ERROR_CODES = frozenset(
 MAX_READERS_PER_SHARD = 2
 
 
-def error_code(exc: BaseException) -> str | None:
-    """The AWS error code of a botocore ``ClientError`` (or a double's look-alike)."""
-    response = getattr(exc, "response", None)
-    if isinstance(response, Mapping):
-        code = (response.get("Error") or {}).get("Code")
-        return str(code) if code else None
-    return None
+@dataclass
+class IdleBackoff:
+    """How long to wait after an empty read: doubles from ``min_delay`` to ``max_delay``."""
+
+    min_delay: float = 0.01
+    max_delay: float = 0.25
+    factor: float = 2.0
+    _current: float = 0.0
+
+    def next_delay(self) -> float:
+        self._current = (
+            self.min_delay
+            if self._current == 0
+            else min(self._current * self.factor, self.max_delay)
+        )
+        return self._current
+
+    def reset(self) -> None:
+        self._current = 0.0
 
 
 def is_throttling(exc: BaseException) -> bool:

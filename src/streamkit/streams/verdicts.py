@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from streamkit.wire import BATCH_ITEM_FAILURES, ITEM_IDENTIFIER
+
 __all__ = [
     "InvokeOutcome",
     "Invoker",
@@ -108,7 +110,7 @@ def judge_response(
         return Verdict(
             VerdictKind.FAILURE, f"response is not a batchItemFailures object: {response!r:.200}"
         )
-    failures = response.get("batchItemFailures")
+    failures = response.get(BATCH_ITEM_FAILURES)
     if not failures:  # missing, null or empty list
         return Verdict(VerdictKind.SUCCESS)
     if not isinstance(failures, list):
@@ -116,12 +118,12 @@ def judge_response(
     in_batch = {r["dynamodb"]["SequenceNumber"] for r in records}
     failed: list[str] = []
     for entry in failures:
-        if not isinstance(entry, Mapping) or "itemIdentifier" not in entry:
+        if not isinstance(entry, Mapping) or ITEM_IDENTIFIER not in entry:
             return Verdict(
                 VerdictKind.FAILURE,
                 f"batchItemFailures entry without itemIdentifier: {entry!r:.200}",
             )
-        identifier = entry["itemIdentifier"]
+        identifier = entry[ITEM_IDENTIFIER]
         if not isinstance(identifier, str) or not identifier:
             return Verdict(VerdictKind.FAILURE, f"empty or null itemIdentifier: {identifier!r}")
         if identifier not in in_batch:

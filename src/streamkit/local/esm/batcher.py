@@ -1,12 +1,11 @@
 """The poller stage: turns a shard's records into batches the way Lambda's poller does.
 
 - Polls adaptively: while records flow it reads again at once; when a read comes back empty
-  it waits, doubling the wait from ``IdleBackoff.min_delay`` up to ``max_delay`` (AWS polls an
-  idle shard about 4 times a second; 250 ms is the default cap).
-- Applies the mapping's FilterCriteria before batching: records that do not match are
-  dropped here, but their sequence numbers stay in the batch so the checkpoint moves past
-  them. A batch whose records were all filtered out is still returned (no records, so no
-  invoke) only to advance the checkpoint.
+  it waits (:class:`~streamkit.streams.throttling.IdleBackoff`).
+- Takes records through the mapping's intake (:mod:`streamkit.local.esm.intake`: Lambda's
+  record shape, FilterCriteria): records that do not match are dropped, but their sequence
+  numbers stay in the batch so the checkpoint moves past them. A batch whose records were all
+  filtered out is still returned (no records, so no invoke) only to advance the checkpoint.
 - Closes a batch at BatchSize records, at the 6 MB invoke payload limit, or when the
   batching window (MaximumBatchingWindowInSeconds, from the first record) has elapsed;
   with a window of 0 a batch closes as soon as a read returned records.
@@ -28,14 +27,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from streamkit.local.esm.intake import Intake
 from streamkit.streams.reader import ReadResult
+from streamkit.streams.throttling import IdleBackoff
 
 __all__ = [
     "MAX_PAYLOAD_BYTES",
     "Batch",
     "BatchPoller",
     "BatchSplit",
-    "IdleBackoff",
     "PollCounters",
     "RecordSource",
 ]
@@ -43,8 +43,6 @@ __all__ = [
 # Lambda's synchronous invocation payload limit, minus the envelope {"Records":[...]}.
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024 - 64
 
-RecordFilter = Callable[[Mapping[str, Any]], bool]
-RecordConverter = Callable[[Mapping[str, Any]], dict[str, Any]]
 # (first record of the batch, next record) -> True when the next record must start a new batch
 BatchSplit = Callable[[Mapping[str, Any], Mapping[str, Any]], bool]
 
@@ -64,27 +62,6 @@ class RecordSource(Protocol):
 
 
 @dataclass
-class IdleBackoff:
-    """How long to wait after an empty read: doubles from ``min_delay`` to ``max_delay``."""
-
-    min_delay: float = 0.01
-    max_delay: float = 0.25
-    factor: float = 2.0
-    _current: float = 0.0
-
-    def next_delay(self) -> float:
-        self._current = (
-            self.min_delay
-            if self._current == 0
-            else min(self._current * self.factor, self.max_delay)
-        )
-        return self._current
-
-    def reset(self) -> None:
-        self._current = 0.0
-
-
-@dataclass
 class Batch:
     """Records for one invoke plus the sequence numbers of everything read for it.
 
@@ -97,22 +74,19 @@ class Batch:
     sequence_numbers: list[str] = field(default_factory=list)
     payload_bytes: int = 0
     first_read_at: float | None = None
+    _finished: int = 0  # how many leading sequence numbers were reported finished
 
-    @property
-    def last_sequence_number(self) -> str | None:
-        return self.sequence_numbers[-1] if self.sequence_numbers else None
-
-    def checkpoint_before(self, sequence_number: str) -> str | None:
-        """The last sequence number read before ``sequence_number`` in this batch (what the
-        checkpoint becomes when processing must resume at ``sequence_number``), or None
-        when nothing of this batch precedes it."""
-        target = int(sequence_number)
-        before = None
-        for seq in self.sequence_numbers:
-            if int(seq) >= target:
-                break
-            before = seq
-        return before
+    def take_finished(self, before: str | None = None) -> list[str]:
+        """Sequence numbers of this batch that are finished now and were not reported yet:
+        every one before ``before`` (where processing must resume), or all when None."""
+        end = len(self.sequence_numbers)
+        if before is not None:
+            target = int(before)
+            end = next(
+                (i for i, seq in enumerate(self.sequence_numbers) if int(seq) >= target), end
+            )
+        start, self._finished = self._finished, max(self._finished, end)
+        return self.sequence_numbers[start:end]
 
 
 @dataclass
@@ -130,27 +104,23 @@ class BatchPoller:
         *,
         batch_size: int,
         batching_window_s: float,
-        convert: RecordConverter,
-        record_filter: RecordFilter | None = None,
+        intake: Intake,
         backoff: IdleBackoff | None = None,
         clock: Callable[[], float] = time.monotonic,
         max_payload_bytes: int = MAX_PAYLOAD_BYTES,
-        on_poll: Callable[[int, int], None] | None = None,
         on_gap: Callable[[], None] | None = None,
         split_when: BatchSplit | None = None,
     ) -> None:
         self.reader = reader
         self.batch_size = batch_size
         self.batching_window_s = batching_window_s
-        self.convert = convert
-        self.record_filter = record_filter
+        self.intake = intake
         self.backoff = backoff or IdleBackoff()
         self.clock = clock
         self.max_payload_bytes = max_payload_bytes
         self.counters = PollCounters()
         # (sequence number, Lambda record or None when filtered out, payload bytes)
         self._carry: deque[tuple[str, dict[str, Any] | None, int]] = deque()
-        self._on_poll = on_poll
         self._on_gap = on_gap
         self.split_when = split_when
 
@@ -194,21 +164,17 @@ class BatchPoller:
         return max(1, self.batch_size - len(batch.records))
 
     def _accept(self, raw_records: list[dict[str, Any]]) -> None:
-        polled = filtered = 0
-        for raw in raw_records:
-            record = self.convert(raw)
-            sequence = record["dynamodb"]["SequenceNumber"]
-            polled += 1
-            if self.record_filter is not None and not self.record_filter(record):
+        filtered = 0
+        admitted = self.intake(raw_records)
+        for sequence, record in admitted:
+            if record is None:
                 filtered += 1
                 self._carry.append((sequence, None, 0))
                 continue
             size = len(json.dumps(record, separators=(",", ":"))) + 1
             self._carry.append((sequence, record, size))
-        self.counters.polled += polled
+        self.counters.polled += len(admitted)
         self.counters.filtered += filtered
-        if self._on_poll is not None:
-            self._on_poll(polled, filtered)
 
     def _fill_from_carry(self, batch: Batch) -> bool:
         """Move carried records into ``batch``; True when the batch must close now."""

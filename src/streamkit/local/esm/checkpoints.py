@@ -84,15 +84,6 @@ class CheckpointStore:
             return None
         return Checkpoint(mapping_uuid, stream_arn, shard_id, row[0], row[1], row[2])
 
-    def load_for_label(
-        self, mapping_uuid: str, stream_arn: str, shard_id: str, stream_label: str
-    ) -> Checkpoint | None:
-        """The saved position if it belongs to the stream generation ``stream_label``."""
-        checkpoint = self.load(mapping_uuid, stream_arn, shard_id)
-        if checkpoint is None or checkpoint.stream_label != stream_label:
-            return None
-        return checkpoint
-
     def save(
         self,
         mapping_uuid: str,
@@ -133,15 +124,6 @@ class CheckpointStore:
                 (mapping_uuid, stream_arn, shard_id, stream_label),
             ).fetchone()
         return row is not None
-
-    def forget_mapping(self, mapping_uuid: str) -> int:
-        """Drop a deleted mapping's rows; returns how many checkpoints went."""
-        with self._lock:
-            cursor = self._db.execute(
-                "DELETE FROM checkpoints WHERE mapping_uuid = ?", (mapping_uuid,)
-            )
-            self._db.execute("DELETE FROM finished_shards WHERE mapping_uuid = ?", (mapping_uuid,))
-        return cursor.rowcount
 
     def all(self) -> list[Checkpoint]:
         with self._lock:

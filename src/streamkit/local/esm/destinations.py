@@ -25,7 +25,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import random
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -33,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from streamkit.exceptions import DestinationDeliveryError
+from streamkit.streams.backoff import Backoff, Stopped
 
 __all__ = [
     "RECORD_AGE_EXCEEDED",
@@ -230,17 +230,16 @@ class DeliveryPolicy:
         on_error: Callable[[str], None] | None = None,
     ) -> bool:
         """True once delivered; False if ``stop`` was set first."""
-        delay = self.initial_delay
-        while not stop.is_set():
-            try:
-                destination.send(record, context)
-                return True
-            except Exception as exc:
-                error = DestinationDeliveryError(destination.arn, f"{type(exc).__name__}: {exc}")
-                pause = delay * random.uniform(0.5, 1.0)
-                LOG.warning("%s; retrying in %.2fs", error, pause)
-                if on_error is not None:
-                    on_error(str(error))
-                stop.wait(pause)
-                delay = min(delay * 2, self.max_delay)
-        return False
+
+        def report(exc: BaseException, pause: float) -> None:
+            error = DestinationDeliveryError(destination.arn, f"{type(exc).__name__}: {exc}")
+            LOG.warning("%s; retrying in %.2fs", error, pause)
+            if on_error is not None:
+                on_error(str(error))
+
+        backoff = Backoff(self.initial_delay, self.max_delay, jitter=0.5)
+        try:
+            backoff.call(lambda: destination.send(record, context), stop, on_error=report)
+        except Stopped:
+            return False
+        return True

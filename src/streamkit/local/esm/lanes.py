@@ -7,8 +7,8 @@ https://docs.aws.amazon.com/lambda/latest/dg/services-dynamodb-eventsourcemappin
 
 How the runner does it:
 
-- One dispatcher (the shard worker's thread) reads the shard, converts and filters records,
-  and sends each record to lane ``crc32(item key) % N`` (:func:`lane_of`). The item key is the
+- One dispatcher (the shard worker's thread) reads the shard, takes records through the
+  mapping's intake (:mod:`streamkit.local.esm.intake`: conversion, FilterCriteria), and sends each record to lane ``crc32(item key) % N`` (:func:`lane_of`). The item key is the
   canonical text of ``Keys`` (:attr:`streamkit.records.StreamRecord.item_key`), so an item
   always lands in the same lane, in every process and run (never Python's ``hash()``, which is
   salted per process).
@@ -16,10 +16,11 @@ How the runner does it:
   its own :class:`~streamkit.local.esm.processor.BatchProcessor` on its own thread; the invoker
   runs up to N function workers at once. A lane processes one batch at a time, so an item's
   records reach the function in stream order.
-- :class:`CheckpointWatermark` keeps the shard's records in read order. A lane marks records
-  done (succeeded, or described to the on-failure destination); filtered-out records are done
-  at once. The checkpoint moves past a record only when it and every earlier record of the
-  shard are done, so a restart never skips a record a slow lane still holds.
+- The shard's :class:`~streamkit.local.esm.checkpointer.ShardCheckpointer` keeps its records
+  in read order. A lane's processor reports records done (succeeded, or described to the
+  on-failure destination); filtered-out records are done at once. The checkpoint moves past a
+  record only when it and every earlier record of the shard are done, so a restart never
+  skips a record a slow lane still holds.
 - Reading runs ahead of the slowest lane by at most ``capacity`` records: a lane that retries
   forever holds the shard's checkpoint (as on AWS) and, once that many records wait, reading.
 """
@@ -31,17 +32,18 @@ import logging
 import threading
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from streamkit.local.esm.batcher import IdleBackoff
+from streamkit.local.esm.checkpointer import ShardCheckpointer
 from streamkit.local.esm.pipeline import ShardParts
 from streamkit.local.esm.processor import BatchOutcome
 from streamkit.streams.reader import GET_RECORDS_LIMIT, ReadResult, ShardReader
+from streamkit.streams.throttling import IdleBackoff
 
-__all__ = ["CheckpointWatermark", "LaneScheduler", "lane_of"]
+__all__ = ["LaneScheduler", "lane_of"]
 
-LOG = logging.getLogger("streamkit.local.runner")
+LOG = logging.getLogger(__name__)
 
 # How long an idle lane waits for records before its poller looks again (it wakes at once
 # when records arrive; this only bounds how late it notices a stop or a batching window).
@@ -59,49 +61,6 @@ def lane_of(record: Mapping[str, Any], lanes: int) -> int:
     except ValueError:  # malformed Keys: still one fixed lane per distinct Keys text
         key = json.dumps(record.get("dynamodb", {}).get("Keys"), sort_keys=True, default=str)
     return zlib.crc32(key.encode("utf-8")) % lanes
-
-
-class CheckpointWatermark:
-    """The shard's records in read order; commits the highest sequence number below which
-    everything is done. Thread-safe: the dispatcher adds, lanes mark done."""
-
-    def __init__(self, commit: Callable[[str], None], capacity: int) -> None:
-        self._commit = commit
-        self.capacity = capacity
-        self._order: deque[str] = deque()
-        self._done: set[str] = set()
-        self._changed = threading.Condition()
-        self.committed: str | None = None
-
-    @property
-    def outstanding(self) -> int:
-        with self._changed:
-            return len(self._order)
-
-    def add(self, sequence_numbers: Iterable[str]) -> None:
-        """Records just read, in shard order (before any of them can be done)."""
-        with self._changed:
-            self._order.extend(sequence_numbers)
-
-    def done(self, sequence_numbers: Iterable[str]) -> None:
-        with self._changed:
-            self._done.update(sequence_numbers)
-            last = None
-            while self._order and self._order[0] in self._done:
-                last = self._order.popleft()
-                self._done.discard(last)
-            if last is not None:
-                # Under the lock: commits reach the store in order.
-                self._commit(last)
-                self.committed = last
-                self._changed.notify_all()
-
-    def wait_for_room(self, stop: threading.Event, timeout: float) -> int:
-        """How many more records may be read now (waits up to ``timeout`` for room)."""
-        with self._changed:
-            if len(self._order) >= self.capacity and not stop.is_set():
-                self._changed.wait(timeout)
-            return self.capacity - len(self._order)
 
 
 class _LaneSource:
@@ -145,18 +104,16 @@ class _Lane:
         self,
         index: int,
         parts: ShardParts,
-        watermark: CheckpointWatermark,
+        checkpointer: ShardCheckpointer,
         stop: threading.Event,
         abort: threading.Event,
     ) -> None:
         self.index = index
         self.parts = parts
-        self.watermark = watermark
+        self.checkpointer = checkpointer
         self.stop = stop
         self.abort = abort
         self.source = _LaneSource(parts.shard_id)
-        self._inflight: deque[str] = deque()  # sequence numbers given to this lane, not done
-        self._lock = threading.Lock()
         self.abandoned = False
         self.thread = threading.Thread(
             target=self._run,
@@ -165,18 +122,7 @@ class _Lane:
         )
 
     def give(self, records: list[dict[str, Any]]) -> None:
-        with self._lock:
-            self._inflight.extend(r["dynamodb"]["SequenceNumber"] for r in records)
         self.source.put(records)
-
-    def _commit(self, sequence_number: str) -> None:
-        """The processor's "everything of this lane up to here is done"."""
-        target = int(sequence_number)
-        done = []
-        with self._lock:
-            while self._inflight and int(self._inflight[0]) <= target:
-                done.append(self._inflight.popleft())
-        self.watermark.done(done)
 
     def _run(self) -> None:
         # A lane waits on the source itself, so its poller need not back off.
@@ -184,7 +130,7 @@ class _Lane:
             self.source, converted=True, backoff=IdleBackoff(min_delay=0.0, max_delay=0.0)
         )
         processor = self.parts.processor(
-            self._commit, label=f"{self.parts.label} lane {self.index}"
+            self.checkpointer, label=f"{self.parts.label} lane {self.index}"
         )
         try:
             while not self.stop.is_set():
@@ -213,13 +159,13 @@ class LaneScheduler:
         self.reader = reader
         self.lane_count = parts.config.parallelization_factor
         batch_size = parts.config.batch_size
-        self.watermark = CheckpointWatermark(
-            parts.commit, capacity=max(GET_RECORDS_LIMIT, 2 * self.lane_count * batch_size)
+        self.checkpointer = parts.checkpointer(
+            capacity=max(GET_RECORDS_LIMIT, 2 * self.lane_count * batch_size)
         )
         self._lanes_stop = threading.Event()  # set on stop or when a lane gave up
         self._abort = threading.Event()
         self.lanes = [
-            _Lane(i, parts, self.watermark, self._lanes_stop, self._abort)
+            _Lane(i, parts, self.checkpointer, self._lanes_stop, self._abort)
             for i in range(self.lane_count)
         ]
 
@@ -238,7 +184,7 @@ class LaneScheduler:
         if self.parts.stop.is_set() or any(lane.abandoned for lane in self.lanes):
             LOG.info("%s: stopped with batches in flight; they will be read again", self.parts.where)  # fmt: skip
             return False
-        return self.reader.ended and self.watermark.outstanding == 0
+        return self.reader.ended and self.checkpointer.outstanding == 0
 
     def _stopping(self) -> bool:
         return self.parts.stop.is_set() or self._abort.is_set()
@@ -246,7 +192,7 @@ class LaneScheduler:
     def _dispatch_until_shard_ends(self) -> None:
         backoff = self.parts.idle_backoff()
         while not self._stopping() and not self.reader.ended:
-            room = self.watermark.wait_for_room(self.parts.stop, timeout=0.1)
+            room = self.checkpointer.wait_for_room(self.parts.stop, timeout=0.1)
             if room <= 0:
                 continue
             read = self.reader.read(min(room, GET_RECORDS_LIMIT))
@@ -259,20 +205,18 @@ class LaneScheduler:
                 self.parts.stop.wait(backoff.next_delay())
 
     def _dispatch(self, raw_records: list[dict[str, Any]]) -> None:
-        records = [self.parts.convert(raw) for raw in raw_records]
-        self.watermark.add(r["dynamodb"]["SequenceNumber"] for r in records)
+        admitted = self.parts.intake(raw_records)
+        self.checkpointer.read(sequence for sequence, _ in admitted)
         filtered: list[str] = []
         by_lane: dict[int, list[dict[str, Any]]] = {}
-        record_filter = self.parts.record_filter
-        for record in records:
-            if record_filter is not None and not record_filter(record):
-                filtered.append(record["dynamodb"]["SequenceNumber"])
+        for sequence, record in admitted:
+            if record is None:
+                filtered.append(sequence)
                 continue
             by_lane.setdefault(lane_of(record, self.lane_count), []).append(record)
-        self.parts.count_polled(len(records), len(filtered))
         for index, lane_records in by_lane.items():
             self.lanes[index].give(lane_records)
-        self.watermark.done(filtered)
+        self.checkpointer.done(filtered)
 
     def _join_lanes(self) -> None:
         for lane in self.lanes:

@@ -9,8 +9,9 @@ hands it to one of three loops, by the mapping's settings:
 - :class:`~streamkit.local.esm.windows.WindowedShard` -- TumblingWindowInSeconds > 0.
 
 Each loop returns True when the shard was read to its end (a closed shard: its children may
-start) and False when it stopped first. :class:`ShardParts` builds the pollers and processors
-they use, with the mapping's policies, so the three agree on everything but their control flow.
+start) and False when it stopped first. :class:`ShardParts` builds the pollers, processors and
+the shard's :class:`~streamkit.local.esm.checkpointer.ShardCheckpointer` they use, with the
+mapping's policies, so the three agree on everything but their control flow.
 """
 
 from __future__ import annotations
@@ -18,18 +19,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
-from streamkit.local.esm.batcher import BatchPoller, BatchSplit, IdleBackoff, RecordSource
+from streamkit.local.esm.batcher import BatchPoller, BatchSplit, RecordSource
+from streamkit.local.esm.checkpointer import ShardCheckpointer
 from streamkit.local.esm.config import MappingConfig
 from streamkit.local.esm.destinations import DeliveryPolicy, OnFailureDestination
+from streamkit.local.esm.intake import RecordIntake, admitted_as_is
 from streamkit.local.esm.processor import (
     BatchOutcome,
     BatchProcessor,
     BisectPolicy,
-    FailureReporter,
     InvocationStyle,
     Invoker,
     PlainInvocation,
@@ -38,14 +39,13 @@ from streamkit.local.esm.processor import (
     RetryPolicy,
     StatsSink,
 )
-from streamkit.streams.envelope import LambdaRecordConverter, build_record_filter
+from streamkit.local.esm.stats import Counter
 from streamkit.streams.reader import ShardReader
+from streamkit.streams.throttling import IdleBackoff
 
 __all__ = ["ShardParts", "run_sequential"]
 
-LOG = logging.getLogger("streamkit.local.runner")
-
-RecordFilter = Callable[[Mapping[str, Any]], bool]
+LOG = logging.getLogger(__name__)
 
 
 @dataclass
@@ -65,8 +65,9 @@ class ShardParts:
     clock: Callable[[], float] = time.time
 
     def __post_init__(self) -> None:
-        self.convert = LambdaRecordConverter(self.config.event_source_arn)
-        self.record_filter: RecordFilter | None = build_record_filter(self.config.filter_patterns)
+        self.intake = RecordIntake(
+            self.config.event_source_arn, self.config.filter_patterns, on_admit=self.count_polled
+        )
 
     @property
     def label(self) -> str:
@@ -77,13 +78,13 @@ class ShardParts:
         return f"{self.label} shard {self.shard_id}"
 
     def count_polled(self, polled: int, filtered: int) -> None:
-        self.stats.count("polled", polled)
+        self.stats.count(Counter.POLLED, polled)
         if filtered:
-            self.stats.count("filtered", filtered)
+            self.stats.count(Counter.FILTERED, filtered)
 
     def note_gap(self) -> None:
         """Records were trimmed before they were read (the reader logged a warning)."""
-        self.stats.count("trimmed_gaps")
+        self.stats.count(Counter.TRIMMED_GAPS)
 
     def poller(
         self,
@@ -93,24 +94,25 @@ class ShardParts:
         backoff: IdleBackoff | None = None,
         split_when: BatchSplit | None = None,
     ) -> BatchPoller:
-        """A poller over ``source``: a shard reader (raw records, filtered and counted here),
-        or with ``converted`` a lane, whose records were converted, filtered and counted by
-        the shard's dispatcher."""
+        """A poller over ``source``: a shard reader (raw records, through the intake), or
+        with ``converted`` a lane, whose records went through the intake in the dispatcher."""
         return BatchPoller(
             source,
             batch_size=self.config.batch_size,
             batching_window_s=self.config.max_batching_window_s,
-            convert=_as_is if converted else self.convert,
-            record_filter=None if converted else self.record_filter,
+            intake=admitted_as_is if converted else self.intake,
             backoff=backoff or self.idle_backoff(),
-            on_poll=None if converted else self.count_polled,
             on_gap=None if converted else self.note_gap,
             split_when=split_when,
         )
 
+    def checkpointer(self, capacity: int = 0) -> ShardCheckpointer:
+        """The shard's one checkpointer: finished records become ``commit`` calls."""
+        return ShardCheckpointer(self.commit, capacity)
+
     def processor(
         self,
-        commit: Callable[[str], None],
+        checkpointer: ShardCheckpointer,
         *,
         style: InvocationStyle | None = None,
         label: str | None = None,
@@ -120,7 +122,7 @@ class ShardParts:
             function_arn=config.function_arn,
             stream_arn=config.event_source_arn,
             invoker=self.invoker,
-            commit=commit,
+            checkpointer=checkpointer,
             stats=self.stats,
             report_batch_item_failures=config.report_batch_item_failures,
             retry=RetryPolicy(config.max_retry_attempts),
@@ -134,26 +136,11 @@ class ShardParts:
             style=style or PlainInvocation(),
         )
 
-    def reporter(self) -> FailureReporter:
-        config = self.config
-        return FailureReporter(
-            config.function_arn,
-            config.event_source_arn,
-            self.stats,
-            self.destination,
-            self.delivery,
-        )
-
-
-def _as_is(record: Mapping[str, Any]) -> dict[str, Any]:
-    assert isinstance(record, dict)
-    return record
-
 
 def run_sequential(parts: ShardParts, reader: ShardReader) -> bool:
     """One batch at a time: poll, process, checkpoint (ParallelizationFactor 1)."""
     poller = parts.poller(reader)
-    processor = parts.processor(parts.commit)
+    processor = parts.processor(parts.checkpointer())
     while not parts.stop.is_set():
         batch = poller.next_batch(parts.stop)
         if batch is None:

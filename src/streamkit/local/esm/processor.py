@@ -15,11 +15,14 @@ Lambda's rules for DynamoDB streams, each a small policy object:
   https://docs.aws.amazon.com/lambda/latest/dg/services-dynamodb-errors.html
 
 When the retries are used up, the records still failing are described to the OnFailure
-destination (or, without one, skipped) and the mapping moves on. Checkpoints are written
-only after records succeeded, were filtered out, or were described to the destination.
+destination (or, without one, skipped) and the mapping moves on. Records are reported
+finished to the shard's :class:`~streamkit.local.esm.checkpointer.ShardCheckpointer` only
+after they succeeded, were filtered out, or were described to the destination.
 
 How an invoke's event is built and its response judged is an :class:`InvocationStyle`: plain
 ``{"Records": [...]}`` here, the tumbling-window event in :mod:`streamkit.local.esm.windows`.
+A tumbling window's final invoke (no records; it settles the window's records) runs through
+:meth:`BatchProcessor.settle`, with the same invoke, retry pacing and give-up as a batch.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -44,7 +47,8 @@ from streamkit.local.esm.destinations import (
     OnFailureDestination,
     build_failure_record,
 )
-from streamkit.streams.envelope import LambdaRecordConverter, build_record_filter
+from streamkit.local.esm.stats import Counter
+from streamkit.streams.backoff import Backoff
 from streamkit.streams.verdicts import (
     InvokeOutcome,
     Invoker,
@@ -59,10 +63,10 @@ __all__ = [
     "BatchProcessor",
     "BisectPolicy",
     "FailureReporter",
+    "FinalInvoke",
     "InvocationStyle",
     "InvokeOutcome",
     "Invoker",
-    "LambdaRecordConverter",
     "PlainInvocation",
     "RecordAgePolicy",
     "RetryDelay",
@@ -70,7 +74,6 @@ __all__ = [
     "StatsSink",
     "Verdict",
     "VerdictKind",
-    "build_record_filter",
     "judge_response",
 ]
 
@@ -91,14 +94,11 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True)
-class RetryDelay:
-    """Pause before retry number ``n`` (1-based): exponential, capped."""
+class RetryDelay(Backoff):
+    """Pause before retry number ``n`` (1-based) of a failed batch: exponential, capped."""
 
     initial: float = 0.1
     maximum: float = 2.0
-
-    def before_retry(self, retry_number: int) -> float:
-        return float(min(self.maximum, self.initial * 2 ** max(0, retry_number - 1)))
 
 
 @dataclass(frozen=True)
@@ -174,8 +174,15 @@ class PlainInvocation:
 # -- giving up -----------------------------------------------------------------------------
 
 
+class Acknowledgments(Protocol):
+    """Where a processor reports records read and finished (a ShardCheckpointer)."""
+
+    def read(self, sequence_numbers: Iterable[str]) -> None: ...
+    def done(self, sequence_numbers: Iterable[str]) -> None: ...
+
+
 class StatsSink(Protocol):
-    def count(self, name: str, n: int = 1) -> None: ...
+    def count(self, name: Counter, n: int = 1) -> None: ...
     def note_error(self, message: str | None) -> None: ...
     def note_iterator_age(self, age_ms: float) -> None: ...
 
@@ -217,7 +224,7 @@ class FailureReporter:
                 "destination, so they are skipped",
                 where, count, first, last, condition, invokes,
             )  # fmt: skip
-            self.stats.count("discarded", count)
+            self.stats.count(Counter.DISCARDED, count)
             return True
         function_error = None
         if last_outcome is not None and not last_outcome.ok:
@@ -245,7 +252,7 @@ class FailureReporter:
             "%s: %d record(s) %s..%s sent to %s (%s, %d invoke(s))",
             where, count, first, last, self.destination.arn, condition, invokes,
         )  # fmt: skip
-        self.stats.count("sent_to_destination", count)
+        self.stats.count(Counter.SENT_TO_DESTINATION, count)
         return True
 
 
@@ -267,6 +274,22 @@ class _Segment:
     last_outcome: InvokeOutcome | None = None
 
 
+@dataclass(frozen=True)
+class FinalInvoke:
+    """An invoke without records that settles records invoked before it: a tumbling window's
+    final invoke. ``described`` are the records an on-failure record names (the first and
+    last), ``record_count`` how many records they stand for; the newest decides
+    MaximumRecordAgeInSeconds."""
+
+    event: dict[str, Any]
+    style: InvocationStyle
+    shard_id: str
+    name: str  # e.g. "final invoke for window <start>..<end>"
+    where: str  # who is talking in logs
+    described: list[dict[str, Any]]
+    record_count: int
+
+
 @dataclass
 class BatchProcessor:
     """Processes batches of one shard (or one lane of a shard) of one mapping, in order."""
@@ -274,7 +297,7 @@ class BatchProcessor:
     function_arn: str
     stream_arn: str
     invoker: Invoker
-    commit: Callable[[str], None]  # save "everything up to this sequence number is done"
+    checkpointer: Acknowledgments  # the shard's: records read, records finished
     stats: StatsSink
     report_batch_item_failures: bool = False
     retry: RetryPolicy = field(default_factory=RetryPolicy)
@@ -296,9 +319,9 @@ class BatchProcessor:
         return f"{self.label} shard {batch.shard_id}" if self.label else batch.shard_id
 
     def process(self, batch: Batch, stop: threading.Event) -> BatchOutcome:
+        self.checkpointer.read(batch.sequence_numbers)
         if not batch.records:  # everything was filtered out: no invoke, move past it
-            if batch.last_sequence_number is not None:
-                self.commit(batch.last_sequence_number)
+            self.checkpointer.done(batch.take_finished())
             return BatchOutcome.COMPLETED
         pending: deque[_Segment] = deque([_Segment(list(batch.records))])
         while pending:
@@ -309,18 +332,18 @@ class BatchProcessor:
                 return BatchOutcome.ABANDONED
             if not segment.records:
                 pending.popleft()
-                self._commit_done(batch, pending)
+                self._report_done(batch, pending)
                 continue
             try:
                 verdict = self._invoke(batch, segment)
             except InvokerClosedError:
                 return BatchOutcome.ABANDONED
             if verdict.kind is VerdictKind.SUCCESS:
-                self.stats.count("succeeded", len(segment.records))
+                self.stats.count(Counter.SUCCEEDED, len(segment.records))
                 pending.popleft()
-                self._commit_done(batch, pending)
+                self._report_done(batch, pending)
                 continue
-            self.stats.count("failed")
+            self.stats.count(Counter.FAILED)
             done_before = 0
             if verdict.kind is VerdictKind.PARTIAL and verdict.retry_from is not None:
                 done_before = self._keep_from(batch, segment, verdict.retry_from)
@@ -336,28 +359,87 @@ class BatchProcessor:
                 continue
             if self.retry.may_retry(segment.retries_used):
                 segment.retries_used += 1
-                if stop.wait(self.retry_delay.before_retry(segment.retries_used)):
+                if not self.retry_delay.pause(segment.retries_used, stop):
                     return BatchOutcome.ABANDONED
                 continue
             if not self._give_up(batch, segment, segment.records, RETRY_ATTEMPTS_EXHAUSTED, stop):
                 return BatchOutcome.ABANDONED
             pending.popleft()
-            self._commit_done(batch, pending)
+            self._report_done(batch, pending)
         return BatchOutcome.COMPLETED
+
+    def _call(self, event: dict[str, Any], where: str) -> InvokeOutcome:
+        """One invoke. An invoker that breaks (not the function) gives an outcome that is
+        retried like a function error; InvokerClosedError (the mapping is stopping) is raised
+        so the caller abandons its records, checkpoint untouched."""
+        try:
+            outcome: InvokeOutcome = self.invoker.invoke(event)
+        except InvokerClosedError:
+            raise
+        except Exception as exc:
+            LOG.exception("%s: invoking %s failed", where, self.function_arn)
+            outcome = InvokerCrash(str(uuid.uuid4()), f"{type(exc).__name__}: {exc}")
+        self.stats.count(Counter.INVOKED)
+        return outcome
+
+    def settle(self, final: FinalInvoke, stop: threading.Event) -> BatchOutcome:
+        """Run ``final`` until it succeeds, or MaximumRetryAttempts / MaximumRecordAgeInSeconds
+        run out and the records it stands for are described to the on-failure destination.
+        Nothing else of the shard is invoked meanwhile: "If invocation is unsuccessful, your
+        Lambda function suspends further processing until a successful invocation"."""
+        segment = _Segment(final.described)
+        while not stop.is_set():
+            try:
+                segment.last_outcome = self._call(final.event, final.where)
+            except InvokerClosedError:
+                return BatchOutcome.ABANDONED
+            segment.invokes += 1
+            verdict = final.style.judge(
+                segment.last_outcome, [], report_batch_item_failures=self.report_batch_item_failures
+            )
+            if verdict.kind is VerdictKind.SUCCESS:
+                self.stats.count(Counter.WINDOWS_CLOSED)
+                self.stats.note_error(None)
+                LOG.debug("%s: final invoke ok (%d record(s))", final.where, final.record_count)
+                return BatchOutcome.COMPLETED
+            self.stats.count(Counter.FAILED)
+            reason = f"{final.name} failed: {verdict.reason}"
+            self.stats.note_error(reason)
+            LOG.warning(
+                "%s: %s (invoke %d); the shard waits for it", final.where, reason, segment.invokes
+            )
+            newest = final.described[-1] if final.described else None
+            if newest is not None and self.record_age.is_expired(newest, self.clock()):
+                condition = RECORD_AGE_EXCEEDED
+            elif self.retry.may_retry(segment.retries_used):
+                segment.retries_used += 1
+                if not self.retry_delay.pause(segment.retries_used, stop):
+                    return BatchOutcome.ABANDONED
+                continue
+            else:
+                condition = RETRY_ATTEMPTS_EXHAUSTED
+            if not final.described:  # no records: nothing to describe
+                return BatchOutcome.COMPLETED
+            given_up = self.reporter.give_up(
+                where=final.where,
+                shard_id=final.shard_id,
+                records=final.described,
+                condition=condition,
+                invokes=segment.invokes,
+                last_outcome=segment.last_outcome,
+                stop=stop,
+                batch_size=final.record_count,
+                payload_records=[],
+            )
+            return BatchOutcome.COMPLETED if given_up else BatchOutcome.ABANDONED
+        return BatchOutcome.ABANDONED
 
     def _invoke(self, batch: Batch, segment: _Segment) -> Verdict:
         event = self.style.event_for(segment.records)
         started = time.monotonic()
-        try:
-            outcome: InvokeOutcome = self.invoker.invoke(event)
-        except InvokerClosedError:
-            raise  # the mapping is stopping: abandon the batch, checkpoint untouched
-        except Exception as exc:  # the invoker broke, not the function: retried like an error
-            LOG.exception("%s: invoking %s failed", self._where(batch), self.function_arn)
-            outcome = InvokerCrash(str(uuid.uuid4()), f"{type(exc).__name__}: {exc}")
+        outcome = self._call(event, self._where(batch))
         segment.invokes += 1
         segment.last_outcome = outcome
-        self.stats.count("invoked")
         newest = segment.records[-1]["dynamodb"]["ApproximateCreationDateTime"]
         self.stats.note_iterator_age(max(0.0, (self.clock() - newest) * 1000.0))
         verdict = self.style.judge(
@@ -391,11 +473,9 @@ class BatchProcessor:
             if r["dynamodb"]["SequenceNumber"] == sequence_number
         )
         if index:
-            self.stats.count("succeeded", index)
+            self.stats.count(Counter.SUCCEEDED, index)
             segment.records = segment.records[index:]
-            checkpoint = batch.checkpoint_before(sequence_number)
-            if checkpoint is not None:
-                self.commit(checkpoint)
+            self.checkpointer.done(batch.take_finished(before=sequence_number))
         return index
 
     def _drop_expired(self, batch: Batch, segment: _Segment, stop: threading.Event) -> bool:
@@ -407,9 +487,8 @@ class BatchProcessor:
             segment.records = too_old + segment.records
             return False
         if segment.records:
-            checkpoint = batch.checkpoint_before(segment.records[0]["dynamodb"]["SequenceNumber"])
-            if checkpoint is not None:
-                self.commit(checkpoint)
+            resume = segment.records[0]["dynamodb"]["SequenceNumber"]
+            self.checkpointer.done(batch.take_finished(before=resume))
         return True
 
     def _give_up(
@@ -430,13 +509,7 @@ class BatchProcessor:
             stop=stop,
         )
 
-    def _commit_done(self, batch: Batch, pending: deque[_Segment]) -> None:
+    def _report_done(self, batch: Batch, pending: deque[_Segment]) -> None:
         """Everything before the next pending segment is done (the whole batch when none)."""
-        if pending:
-            checkpoint = batch.checkpoint_before(
-                pending[0].records[0]["dynamodb"]["SequenceNumber"]
-            )
-        else:
-            checkpoint = batch.last_sequence_number
-        if checkpoint is not None:
-            self.commit(checkpoint)
+        resume = pending[0].records[0]["dynamodb"]["SequenceNumber"] if pending else None
+        self.checkpointer.done(batch.take_finished(before=resume))

@@ -41,23 +41,18 @@ from types import FrameType
 from typing import Any
 
 from streamkit.exceptions import InvalidParameterValueError
-from streamkit.local.esm.batcher import IdleBackoff
 from streamkit.local.esm.checkpoints import CheckpointStore
 from streamkit.local.esm.config import MappingConfig, is_dynamodb_stream_arn
 from streamkit.local.esm.destinations import DeliveryPolicy
-from streamkit.local.esm.mapping import (
-    InvokerFactory,
-    MappingStats,
-    MappingWorker,
-    WorkerSettings,
-)
+from streamkit.local.esm.mapping import InvokerFactory, MappingWorker, WorkerSettings
 from streamkit.local.esm.processing_results import ProcessingResultReporter
 from streamkit.local.esm.processor import Invoker, RetryDelay
-from streamkit.streams.throttling import ShardReadGate, ThrottleBackoff
+from streamkit.local.esm.stats import MappingState, MappingStats
+from streamkit.streams.throttling import IdleBackoff, ShardReadGate, ThrottleBackoff
 
 __all__ = ["Runner", "cli_main"]
 
-LOG = logging.getLogger("streamkit.local.runner")
+LOG = logging.getLogger(__name__)
 
 _LOCAL_CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
 
@@ -123,7 +118,6 @@ class Runner:
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.reconciles = 0
 
     # -- clients and functions -------------------------------------------------------------
 
@@ -207,7 +201,7 @@ class Runner:
             self._workers.clear()
         for uuid, worker in workers:
             worker.stop()
-            self._stats[uuid].set_state("stopped")
+            self._stats[uuid].set_state(MappingState.STOPPED)
         self.checkpoints.close()
 
     def __enter__(self) -> Runner:
@@ -241,7 +235,6 @@ class Runner:
         with self._lock:
             if self._stop.is_set():
                 return
-            self.reconciles += 1
             seen: set[str] = set()
             for mapping in mappings:
                 if self.mapping_filter is not None and not self.mapping_filter(mapping):
@@ -262,7 +255,7 @@ class Runner:
                 u for u in self._stats if u not in seen and self._stats[u].state != "deleted"
             ]:
                 self._stop_worker(uuid)
-                self._stats[uuid].set_state("deleted")
+                self._stats[uuid].set_state(MappingState.DELETED)
         self._results.report(self.stats(), mappings)
 
     def _reconcile_mapping(self, uuid: str, mapping: Mapping[str, Any]) -> None:
@@ -279,11 +272,11 @@ class Runner:
             config = MappingConfig.from_api(mapping)
         except InvalidParameterValueError as exc:
             self._stop_worker(uuid)
-            stats.set_state("invalid", f"mapping not run: {exc}")
+            stats.set_state(MappingState.INVALID, f"mapping not run: {exc}")
             return
         if not config.enabled:
             self._stop_worker(uuid)
-            stats.set_state("disabled")
+            stats.set_state(MappingState.DISABLED)
             return
         key = (config.worker_settings(), self._code_version(config.function_arn))
         current = self._workers.get(uuid)

@@ -18,16 +18,18 @@ the runner applies them:
 - When the window is over -- its end has passed and a read made after that found nothing more
   for it, a record of a later window arrived, or the shard ended ("When the shard ends, Lambda
   considers the window closed") -- the function gets one final invoke: no records,
-  ``isFinalInvokeForWindow: true``, the final state. It is retried until it succeeds or
-  MaximumRetryAttempts / MaximumRecordAgeInSeconds run out, and nothing else of the shard is
-  invoked meanwhile ("If invocation is unsuccessful, your Lambda function suspends further
+  ``isFinalInvokeForWindow: true``, the final state. It runs through the shard's processor
+  (:meth:`~streamkit.local.esm.processor.BatchProcessor.settle`): retried until it succeeds
+  or MaximumRetryAttempts / MaximumRecordAgeInSeconds run out, and nothing else of the shard
+  is invoked meanwhile ("If invocation is unsuccessful, your Lambda function suspends further
   processing until a successful invocation"). Running out is reported to the on-failure
   destination as the window's records (first and last, and how many).
 - State is at most 1 MB ("If it exceeds that size, Lambda terminates the window early"): after
   an invoke returns a bigger state, a final invoke with ``isWindowTerminatedEarly: true`` hands
   that state over, and the window goes on with a fresh ``{}``.
 - Checkpoints: a window's records are checkpointed only after its final invoke succeeded
-  ("After successful invocation, your function checkpoints the sequence number"). State lives
+  ("After successful invocation, your function checkpoints the sequence number"): the
+  shard's checkpointer is held while a window is open. State lives
   in memory, so a runner that restarts mid-window reads the window's records again and rebuilds
   the state from ``{}``: the final state is never missing records, nor counting any twice.
 - ParallelizationFactor must be 1 (validated in :mod:`streamkit.local.esm.config`).
@@ -35,36 +37,28 @@ the runner applies them:
 
 from __future__ import annotations
 
-import json
 import logging
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from streamkit.exceptions import InvokerClosedError
-from streamkit.local.esm.destinations import (
-    RECORD_AGE_EXCEEDED,
-    RETRY_ATTEMPTS_EXHAUSTED,
-    iso_seconds,
-)
+from streamkit.local.esm.destinations import iso_seconds
 from streamkit.local.esm.pipeline import ShardParts
-from streamkit.local.esm.processor import BatchOutcome, RecordAgePolicy, RetryPolicy
+from streamkit.local.esm.processor import BatchOutcome, FinalInvoke
 from streamkit.streams.reader import ShardReader
 from streamkit.streams.verdicts import (
     InvokeOutcome,
-    InvokerCrash,
     Verdict,
     VerdictKind,
     decoded_payload,
     judge_response,
 )
+from streamkit.wire import MAX_STATE_BYTES, STATE, state_size, window_event
 
 __all__ = ["MAX_STATE_BYTES", "Window", "WindowSession", "WindowedShard", "window_of"]
 
-LOG = logging.getLogger("streamkit.local.runner")
+LOG = logging.getLogger(__name__)
 
-MAX_STATE_BYTES = 1024 * 1024
 _CLOCK_CHECK_S = 0.25
 
 
@@ -116,15 +110,15 @@ class WindowSession:
             self.record_count += len(records)
 
     def _event(self, records: list[dict[str, Any]], *, final: bool, early: bool) -> dict[str, Any]:
-        return {
-            "Records": records,
-            "window": self.window.as_event(),
-            "state": self.state,
-            "shardId": self.shard_id,
-            "eventSourceARN": self.stream_arn,
-            "isFinalInvokeForWindow": final,
-            "isWindowTerminatedEarly": early,
-        }
+        return window_event(
+            records,
+            window=self.window.as_event(),
+            state=self.state,
+            shard_id=self.shard_id,
+            stream_arn=self.stream_arn,
+            final=final,
+            early=early,
+        )
 
     def event_for(self, records: list[dict[str, Any]]) -> dict[str, Any]:
         return self._event(records, final=False, early=False)
@@ -144,7 +138,7 @@ class WindowSession:
         if not outcome.ok:
             return judge_response(outcome, records, report_batch_item_failures=False)
         response = decoded_payload(outcome.payload)
-        state = response.get("state") if isinstance(response, Mapping) else None
+        state = response.get(STATE) if isinstance(response, Mapping) else None
         if not isinstance(state, Mapping):
             return Verdict(
                 VerdictKind.FAILURE,
@@ -155,8 +149,7 @@ class WindowSession:
         )
         if verdict.kind is not VerdictKind.FAILURE:
             self.state = dict(state)
-            size = len(json.dumps(self.state, separators=(",", ":")).encode("utf-8"))
-            self.oversized = size > MAX_STATE_BYTES
+            self.oversized = state_size(self.state) > MAX_STATE_BYTES
         return verdict
 
 
@@ -168,8 +161,8 @@ class WindowedShard:
         self.reader = reader
         self.size_s = parts.config.tumbling_window_s
         self.session: WindowSession | None = None
-        # The window's records are done but checkpointed only after its final invoke.
-        self.pending_checkpoint: str | None = None
+        # Held while a window is open: its records are done, checkpointed after its final invoke.
+        self.checkpointer = parts.checkpointer()
 
     def run(self) -> bool:
         parts, stop = self.parts, self.parts.stop
@@ -195,33 +188,30 @@ class WindowedShard:
                 if window_over and not self._close_window():
                     return False
                 continue
-            if not batch.records:  # all filtered out
-                self._done_through(batch.last_sequence_number)
+            if not batch.records:  # all filtered out: no invoke, the records are done
+                parts.processor(self.checkpointer).process(batch, stop)
                 continue
             window = window_of(batch.records[0], self.size_s)
             later = self.session is not None and window.start > self.session.window.start
             if later and not self._close_window():  # a later window's records: this one is over
                 return False
             if self.session is None:
-                self.session = WindowSession(window, parts.shard_id, parts.config.event_source_arn)
+                self._open(WindowSession(window, parts.shard_id, parts.config.event_source_arn))
             session = self.session
+            assert session is not None
             session.note(batch.records)
-            processor = parts.processor(self._done_through, style=session)
+            processor = parts.processor(self.checkpointer, style=session)
             if processor.process(batch, stop) is BatchOutcome.ABANDONED:
                 return False
             if session.oversized:
                 if not self._close_window(early=True):
                     return False
-                self.session = session.successor()
+                self._open(session.successor())
         return False
 
-    def _done_through(self, sequence_number: str | None) -> None:
-        if sequence_number is None:
-            return
-        if self.session is None:
-            self.parts.commit(sequence_number)
-        else:
-            self.pending_checkpoint = sequence_number
+    def _open(self, session: WindowSession) -> None:
+        self.session = session
+        self.checkpointer.hold()
 
     def _close_window(self, *, early: bool = False) -> bool:
         """The final invoke of the current window (if any), then its checkpoint. False if
@@ -231,75 +221,22 @@ class WindowedShard:
             if not self._final_invoke(session, early=early):
                 return False
             self.session = None
-        if self.pending_checkpoint is not None:
-            self.parts.commit(self.pending_checkpoint)
-            self.pending_checkpoint = None
+        self.checkpointer.release()
         return True
 
     def _final_invoke(self, session: WindowSession, *, early: bool) -> bool:
-        parts, stop = self.parts, self.parts.stop
-        config = parts.config
-        retry = RetryPolicy(config.max_retry_attempts)
-        record_age = RecordAgePolicy(config.max_record_age_s)
-        event = session.final_event(early=early)
-        invokes = retries = 0
-        last_outcome: InvokeOutcome | None = None
-        where = f"{parts.where} window {session.window}"
-        while not stop.is_set():
-            try:
-                last_outcome = parts.invoker.invoke(event)
-            except InvokerClosedError:
-                return False
-            except Exception as exc:  # the invoker broke: retried like a function error
-                LOG.exception("%s: final invoke failed", where)
-                last_outcome = InvokerCrash(str(uuid.uuid4()), f"{type(exc).__name__}: {exc}")
-            invokes += 1
-            parts.stats.count("invoked")
-            verdict = session.judge(
-                last_outcome, [], report_batch_item_failures=config.report_batch_item_failures
-            )
-            if verdict.kind is VerdictKind.SUCCESS:
-                parts.stats.count("windows_closed")
-                parts.stats.note_error(None)
-                LOG.debug("%s: final invoke ok (%d record(s))", where, session.record_count)
-                return True
-            parts.stats.count("failed")
-            reason = f"final invoke for window {session.window} failed: {verdict.reason}"
-            parts.stats.note_error(reason)
-            LOG.warning("%s: %s (invoke %d); the shard waits for it", where, reason, invokes)
-            last = session.last_record
-            if last is not None and record_age.is_expired(last, parts.clock()):
-                condition = RECORD_AGE_EXCEEDED
-            elif retry.may_retry(retries):
-                retries += 1
-                if stop.wait(parts.retry_delay.before_retry(retries)):
-                    return False
-                continue
-            else:
-                condition = RETRY_ATTEMPTS_EXHAUSTED
-            return self._give_up(session, condition, invokes, last_outcome, where)
-        return False
-
-    def _give_up(
-        self,
-        session: WindowSession,
-        condition: str,
-        invokes: int,
-        last_outcome: InvokeOutcome | None,
-        where: str,
-    ) -> bool:
         first, last = session.first_record, session.last_record
-        if first is None or last is None:  # no records: nothing to describe
-            return True
-        described = [first] if first is last else [first, last]
-        return self.parts.reporter().give_up(
-            where=where,
-            shard_id=self.parts.shard_id,
-            records=described,
-            condition=condition,
-            invokes=invokes,
-            last_outcome=last_outcome,
-            stop=self.parts.stop,
-            batch_size=session.record_count,
-            payload_records=[],
+        described = (
+            [] if first is None or last is None else [first] if first is last else [first, last]
         )
+        final = FinalInvoke(
+            event=session.final_event(early=early),
+            style=session,
+            shard_id=self.parts.shard_id,
+            name=f"final invoke for window {session.window}",
+            where=f"{self.parts.where} window {session.window}",
+            described=described,
+            record_count=session.record_count,
+        )
+        processor = self.parts.processor(self.checkpointer, style=session)
+        return processor.settle(final, self.parts.stop) is BatchOutcome.COMPLETED

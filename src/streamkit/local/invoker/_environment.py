@@ -14,7 +14,7 @@ from streamkit.local.invoker.functions import FunctionSpec
 from streamkit.local.invoker.trace_header import DEFAULT_DAEMON_ADDRESS
 
 # The package's one logger, named for the public module users configure.
-logger = logging.getLogger("streamkit.local.invoker")
+logger = logging.getLogger(__name__)
 
 DEFAULT_CREDENTIALS: Mapping[str, str] = {
     "AWS_ACCESS_KEY_ID": "test",

@@ -8,7 +8,7 @@ from collections import deque
 from typing import IO
 
 # The package's one logger, named for the public module users configure.
-logger = logging.getLogger("streamkit.local.invoker")
+logger = logging.getLogger(__name__)
 
 LOG_TAIL_LINES = 100
 _MAX_LOG_LINE_BYTES = 8192

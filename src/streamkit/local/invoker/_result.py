@@ -13,7 +13,7 @@ from streamkit.local.invoker._worker import Worker
 from streamkit.local.invoker.functions import FunctionSpec
 
 # The package's one logger, named for the public module users configure.
-logger = logging.getLogger("streamkit.local.invoker")
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ __all__ = [
     "load_function_from_directory",
 ]
 
-logger = logging.getLogger("streamkit.local.functions")
+logger = logging.getLogger(__name__)
 
 # Lambda quota: a .zip deployment package may unpack to at most 250 MB.
 # https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html

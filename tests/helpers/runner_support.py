@@ -1,4 +1,4 @@
-"""Shared by the test_runner_* modules (no tests here): a function that reports what it was
+"""Shared by the tests/integration/test_runner_* modules: a function that reports what it was
 given and what it did, and helpers to deploy it and read its reports.
 
 The function sends one message per invoke to the scenario's recorder queue::
@@ -28,7 +28,7 @@ from typing import Any
 
 from tests.helpers import create_function
 from tests.helpers.fake_streams import FakeStreamsClient
-from tests.integration.test_runner import Scenario
+from tests.helpers.runner_scenario import Scenario
 
 __all__ = [
     "FUNCTION_CODE",
