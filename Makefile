@@ -53,9 +53,10 @@ bench: $(STAMP)
 tf-config: $(STAMP)
 	$(BIN)/python scripts/terraform_cli_config.py
 
-## Deployment zips for the reference handlers, in build/<name>.zip.
+## Deployment zips for the reference handlers, in build/<name>.zip: the codec compiled for the
+## runtime terraform/modules declares (build_lambda.py --runtime overrides; cached in build/).
 lambdas: $(STAMP)
-	for f in $(HANDLERS); do $(BIN)/python scripts/build_lambda.py handlers/$$f -o build/$$f.zip; done
+	for f in $(HANDLERS); do $(BIN)/python scripts/build_lambda.py handlers/$$f -o build/$$f.zip || exit 1; done
 
 ## checkov in its own venv (it conflicts with python-hcl2); also run by tests/e2e.
 checkov:

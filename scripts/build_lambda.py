@@ -2,28 +2,38 @@
 """Build a Lambda deployment zip: handler sources plus the streamkit package.
 
 Terraform's archive provider is not available on every machine, so deployment zips are built
-by this script. The zip is deterministic (sorted entries, fixed timestamps), so an unchanged
-source tree gives the same CodeSha256 and Terraform plans stay clean.
+by this script. The zip is deterministic (sorted entries, fixed timestamps, a reproducible
+compile), so unchanged inputs give the same CodeSha256 and Terraform plans stay clean.
 
-    python scripts/build_lambda.py handlers/orders -o build/orders.zip
+    python scripts/build_lambda.py handlers/orders -o build/orders.zip [--runtime python3.12]
+
+The zip carries the codec's compiled deserializer built for ``--runtime`` (default: the
+runtime the Terraform modules declare) and checked against that runtime's manylinux policy
+(``lambda_codec.py``): functions on Lambda run the fast path. Where this machine has no
+interpreter for the runtime, the zip gets the pure-Python deserializer, with a warning;
+``--pure`` asks for that explicitly. A compiled module Lambda's platform could not load is
+refused (exit status 2), never shipped.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import re
 import sys
+import warnings
 import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-PACKAGE_DIR = Path(__file__).resolve().parents[1] / "src" / "streamkit"
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE_DIR = REPO / "src" / "streamkit"
+TERRAFORM_MODULES = REPO / "terraform" / "modules"
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 _SKIP_DIRS = {"__pycache__", ".mypy_cache", ".pytest_cache"}
 # Bytecode, and the codec's compiled deserializer that an editable install leaves in src/:
-# it is built for this machine's interpreter and platform, not necessarily the Lambda
-# runtime's, and leaving it out keeps the zip (and its CodeSha256) the same on every machine.
-# Without it the codec runs its pure-Python deserializer, with the same results.
+# that one is built for this machine's interpreter, not necessarily the Lambda runtime's.
+# The zip gets one compiled for its runtime instead (build_zip's ``native``).
 _SKIP_SUFFIXES = {".pyc", ".pyo", ".so", ".pyd", ".source-sha256"}
 
 
@@ -43,9 +53,20 @@ def streamkit_package_files() -> dict[str, bytes]:
     return dict(_tree(PACKAGE_DIR, "streamkit/"))
 
 
-def build_zip(files: Mapping[str, str | bytes], *, include_streamkit: bool = True) -> bytes:
-    """A deterministic zip of ``files`` (name -> content), plus streamkit unless told not to."""
+def build_zip(
+    files: Mapping[str, str | bytes],
+    *,
+    include_streamkit: bool = True,
+    native: Mapping[str, bytes] | None = None,
+) -> bytes:
+    """A deterministic zip of ``files`` (name -> content), plus streamkit unless told not to.
+
+    ``native``: the compiled deserializer's files (``lambda_codec.compiled_codec(...).files``)
+    to ship beside the package; without them the zip runs the pure-Python deserializer.
+    """
     entries: dict[str, bytes] = streamkit_package_files() if include_streamkit else {}
+    if native and include_streamkit:
+        entries.update(native)
     for name, content in files.items():
         entries[name] = content.encode() if isinstance(content, str) else content
     buffer = io.BytesIO()
@@ -58,24 +79,88 @@ def build_zip(files: Mapping[str, str | bytes], *, include_streamkit: bool = Tru
     return buffer.getvalue()
 
 
-def build_from_directory(source: Path, *, include_streamkit: bool = True) -> bytes:
+def build_from_directory(
+    source: Path, *, include_streamkit: bool = True, native: Mapping[str, bytes] | None = None
+) -> bytes:
     if not source.is_dir():
         raise NotADirectoryError(f"handler source directory not found: {source}")
-    return build_zip(dict(_tree(source, "")), include_streamkit=include_streamkit)
+    return build_zip(dict(_tree(source, "")), include_streamkit=include_streamkit, native=native)
+
+
+_RUNTIME_SETTING = re.compile(r'^\s*(?:runtime|default)\s*=\s*"(python3\.\d+)"', re.MULTILINE)
+
+
+def declared_runtime(modules: Path = TERRAFORM_MODULES) -> str:
+    """The Python runtime the Terraform modules declare (``runtime = "python3.12"`` and the
+    ``runtime`` variable's default); an error when they disagree or declare none."""
+    found = {
+        match.group(1)
+        for path in sorted(modules.rglob("*.tf"))
+        for match in _RUNTIME_SETTING.finditer(path.read_text())
+    }
+    if len(found) != 1:
+        raise SystemExit(
+            f"cannot tell which Python runtime {modules} declares (found: {sorted(found) or 'none'});"
+            " pass --runtime"
+        )
+    return found.pop()
+
+
+def _codec():  # type: ignore[no-untyped-def]
+    """lambda_codec, imported as this module was (``scripts.build_lambda`` or a script)."""
+    try:
+        from scripts import lambda_codec
+    except ImportError:  # run as a script, or imported with scripts/ on sys.path
+        import lambda_codec  # type: ignore[no-redef]
+    return lambda_codec
+
+
+def native_files(runtime: str, arch: str = "x86_64") -> dict[str, bytes]:
+    """The compiled deserializer for ``runtime``, or ``{}`` (with a warning) where this
+    machine cannot build it. Raises ``lambda_codec.PlatformPolicyError`` for one Lambda could
+    not load."""
+    compiled = _codec().compiled_codec(runtime, arch)
+    return {} if compiled is None else compiled.files
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument("source", type=Path, help="directory holding the handler modules")
     parser.add_argument("-o", "--output", type=Path, required=True, help="zip file to write")
     parser.add_argument(
         "--no-streamkit", action="store_true", help="do not bundle the streamkit package"
     )
+    parser.add_argument(
+        "--runtime",
+        choices=("python3.11", "python3.12", "python3.13"),
+        help="Lambda runtime to compile the codec for (default: the one terraform/modules declares)",
+    )
+    parser.add_argument("--arch", choices=("x86_64", "arm64"), default="x86_64")
+    parser.add_argument(
+        "--pure", action="store_true", help="ship the pure-Python deserializer only"
+    )
     args = parser.parse_args(argv)
-    data = build_from_directory(args.source, include_streamkit=not args.no_streamkit)
+    native: dict[str, bytes] = {}
+    runtime = args.runtime or declared_runtime()
+    if not (args.pure or args.no_streamkit):
+        codec = _codec()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", codec.NativeCodecWarning)
+            try:
+                native = native_files(runtime, args.arch)
+            except codec.PlatformPolicyError as error:
+                print(f"build_lambda: {error}", file=sys.stderr)
+                return 2
+            except codec.CompileError as error:
+                print(f"build_lambda: compiling the codec for {runtime}: {error}", file=sys.stderr)
+                return 2
+        for warning in caught:
+            print(f"build_lambda: warning: {warning.message}", file=sys.stderr)
+    data = build_from_directory(args.source, include_streamkit=not args.no_streamkit, native=native)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_bytes(data)
-    print(f"{args.output}: {len(data)} bytes")
+    walker = "compiled" if native else "pure-Python"
+    print(f"{args.output}: {len(data)} bytes, {runtime} {args.arch}, {walker} deserializer")
     return 0
 
 
