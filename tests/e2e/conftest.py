@@ -118,12 +118,15 @@ def terraform(tmp_path_factory: pytest.TempPathFactory) -> Terraform:
 
 @pytest.fixture(scope="session")
 def lambda_zip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``<tmp>/audit.zip`` ... ``workflow.zip``, built from ``handlers/<name>``."""
+    """``<tmp>/audit.zip`` ... ``workflow.zip``, built from ``handlers/<name>`` for the runtime
+    the Terraform declares (the codec compiled for it, as ``make lambdas`` builds them)."""
     out = tmp_path_factory.mktemp("lambda-zips")
     for name in HANDLER_NAMES:
+        # The first build on a fresh checkout also makes the compile toolchain (a venv with
+        # mypy from the package index) and compiles the codec; later ones reuse both.
         subprocess.run(
             [sys.executable, str(REPO / "scripts" / "build_lambda.py"),
              str(REPO / "handlers" / name), "-o", str(out / f"{name}.zip")],
-            check=True, capture_output=True, text=True, timeout=120,
+            check=True, capture_output=True, text=True, timeout=900,
         )  # fmt: skip
     return out
