@@ -53,7 +53,8 @@ bench: $(STAMP)
 tf-config: $(STAMP)
 	$(BIN)/python scripts/terraform_cli_config.py
 
-## Deployment zips for the reference handlers, in build/<name>.zip.
+## Deployment zips for the reference handlers, in build/<name>.zip: the codec compiled for the
+## runtime terraform/modules declares (build_lambda.py --runtime overrides; cached in build/).
 lambdas: $(STAMP)
 	$(BIN)/python scripts/build_lambda.py --all -o build/
 

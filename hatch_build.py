@@ -48,13 +48,16 @@ import sys
 from setuptools import setup
 from mypyc.build import mypycify
 
-source, c_dir, build_lib, build_temp = sys.argv[1:5]
+source, c_dir, build_lib, build_temp, debug_level = sys.argv[1:6]
 setup(
     name="streamkit-native-codec",
     # Only this module is compiled; the rest of streamkit is read for its types, and errors
     # there (e.g. boto3 missing from the build environment) are not this build's business.
     ext_modules=mypycify(
-        ["--follow-imports=silent", source], opt_level="3", target_dir=c_dir
+        ["--follow-imports=silent", source],
+        opt_level="3",
+        debug_level=debug_level,
+        target_dir=c_dir,
     ),
     script_args=["build_ext", "--build-lib", build_lib, "--build-temp", build_temp],
 )
@@ -69,24 +72,37 @@ def source_digest(source: Path) -> str:
     return hashlib.sha256(source.read_bytes()).hexdigest()
 
 
-def compile_native(source: Path, scratch: Path) -> list[Path]:
+def compile_native(
+    source: Path, scratch: Path, *, python: str = sys.executable, reproducible: bool = False
+) -> list[Path]:
     """Compile ``source`` with mypyc; the extension files, relative to the build directory.
 
     mypyc makes two files for a module inside a package: the module itself and its
     ``<module>__mypyc`` runtime library. Both are returned and both must ship.
+
+    ``python`` is the interpreter to compile for (it needs mypy and setuptools).
+    ``reproducible`` (Lambda zips, scripts/lambda_codec.py) makes the same inputs give the same
+    bytes: no debug info, build paths mapped away, and ``source`` taken relative to
+    ``scratch`` (the caller copies the package there), since the binary records that path.
     """
     build_lib = scratch / "lib"
+    env = None
+    if reproducible:
+        flags = f"-g0 -ffile-prefix-map={scratch}=."
+        env = {**os.environ, "CFLAGS": f"{os.environ.get('CFLAGS', '')} {flags}".strip()}
     process = subprocess.run(
         [
-            sys.executable,
+            python,
             "-c",
             _COMPILE_SCRIPT,
-            str(source.resolve()),
+            str(source if reproducible else source.resolve()),
             str(scratch / "c"),
             str(build_lib),
             str(scratch / "temp"),
+            "0" if reproducible else "1",
         ],
         cwd=scratch,
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

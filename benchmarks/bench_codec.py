@@ -36,6 +36,10 @@ from streamkit.records import parse_event
 IMAGE_NAMES = ("Keys", "NewImage", "OldImage")
 DESERIALIZE_TARGET = 2.2  # vs boto3 TypeDeserializer
 POWERTOOLS_TARGET = 3.0  # vs Powertools DynamoDBStreamEvent
+# The pure-Python walker has targets of its own (STREAMKIT_PURE_PYTHON=1, or no compiled
+# build): it is what runs wherever nothing was compiled for the interpreter.
+PURE_DESERIALIZE_TARGET = 2.5
+PURE_POWERTOOLS_TARGET = 3.3
 SERIALIZE_TARGET = 2.0  # vs boto3 TypeSerializer
 CPU = time.process_time  # everything here is CPU-bound: time it in CPU time (less noise)
 
@@ -173,6 +177,11 @@ def _check_same_json(items: list[dict[str, Any]]) -> None:
 def deserialize_cases(label: str, event: dict[str, Any], *, targets: bool) -> list[Case]:
     _check_same_values(event)
     n = len(event["Records"])
+    boto3_target, powertools_target = (
+        (DESERIALIZE_TARGET, POWERTOOLS_TARGET)
+        if codec.COMPILED
+        else (PURE_DESERIALIZE_TARGET, PURE_POWERTOOLS_TARGET)
+    )
     return [
         Case(
             f"deserialize {label}",
@@ -180,7 +189,7 @@ def deserialize_cases(label: str, event: dict[str, Any], *, targets: bool) -> li
             boto3_deserializer(event),
             "boto3 TypeDeserializer",
             n,
-            DESERIALIZE_TARGET if targets else None,
+            boto3_target if targets else None,
             CPU,
         ),
         Case(
@@ -189,7 +198,7 @@ def deserialize_cases(label: str, event: dict[str, Any], *, targets: bool) -> li
             powertools_deserializer(event),
             "Powertools StreamEvent",
             n,
-            POWERTOOLS_TARGET if targets else None,
+            powertools_target if targets else None,
             CPU,
         ),
     ]

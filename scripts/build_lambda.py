@@ -2,39 +2,47 @@
 """Build a Lambda deployment zip: handler sources plus the streamkit package.
 
 Terraform's archive provider is not available on every machine, so deployment zips are built
-by this script. The zip is deterministic (sorted entries, fixed timestamps), so an unchanged
-source tree gives the same CodeSha256 and Terraform plans stay clean.
+by this script. The zip is deterministic (sorted entries, fixed timestamps, a reproducible
+compile), so unchanged inputs give the same CodeSha256 and Terraform plans stay clean.
 
-    python scripts/build_lambda.py handlers/order_events -o build/order_events.zip
+    python scripts/build_lambda.py handlers/order_events -o build/order_events.zip [--runtime python3.12]
     python scripts/build_lambda.py --all -o build/        # every function in handlers/
-
     python scripts/build_lambda.py --all --with-package redis -o build/   # for AWS: vendor redis-py
-
-``--with-package NAME`` bundles an installed pure-Python package (its files as installed in
-this environment) into every zip: the Lambda runtime has boto3 but not, say, redis-py. Locally
-the runner's own environment provides it, so the default zips leave it out.
 
 A function directory is one with an ``app.py``. Its sibling directories that are Python
 packages without one (``handlers/orderplatform``: code the functions share) are bundled into
 its zip too, as top-level packages, so that ``import orderplatform`` works in Lambda.
+``--with-package NAME`` bundles an installed pure-Python package (its files as installed in
+this environment) into every zip: the Lambda runtime has boto3 but not, say, redis-py. Locally
+the runner's own environment provides it, so the default zips leave it out.
+
+The zip carries the codec's compiled deserializer built for ``--runtime`` (default: the
+runtime the Terraform modules declare) and checked against that runtime's manylinux policy
+(``lambda_codec.py``): functions on Lambda run the fast path. Where this machine has no
+interpreter for the runtime, the zip gets the pure-Python deserializer, with a warning;
+``--pure`` asks for that explicitly. A compiled module Lambda's platform could not load is
+refused (exit status 2), never shipped.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import re
 import sys
+import warnings
 import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-PACKAGE_DIR = Path(__file__).resolve().parents[1] / "src" / "streamkit"
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE_DIR = REPO / "src" / "streamkit"
+TERRAFORM_MODULES = REPO / "terraform" / "modules"
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 _SKIP_DIRS = {"__pycache__", ".mypy_cache", ".pytest_cache"}
 # Bytecode, and the codec's compiled deserializer that an editable install leaves in src/:
-# it is built for this machine's interpreter and platform, not necessarily the Lambda
-# runtime's, and leaving it out keeps the zip (and its CodeSha256) the same on every machine.
-# Without it the codec runs its pure-Python deserializer, with the same results.
+# that one is built for this machine's interpreter, not necessarily the Lambda runtime's.
+# The zip gets one compiled for its runtime instead (build_zip's ``native``).
 _SKIP_SUFFIXES = {".pyc", ".pyo", ".so", ".pyd", ".source-sha256"}
 
 
@@ -54,9 +62,20 @@ def streamkit_package_files() -> dict[str, bytes]:
     return dict(_tree(PACKAGE_DIR, "streamkit/"))
 
 
-def build_zip(files: Mapping[str, str | bytes], *, include_streamkit: bool = True) -> bytes:
-    """A deterministic zip of ``files`` (name -> content), plus streamkit unless told not to."""
+def build_zip(
+    files: Mapping[str, str | bytes],
+    *,
+    include_streamkit: bool = True,
+    native: Mapping[str, bytes] | None = None,
+) -> bytes:
+    """A deterministic zip of ``files`` (name -> content), plus streamkit unless told not to.
+
+    ``native``: the compiled deserializer's files (``lambda_codec.compiled_codec(...).files``)
+    to ship beside the package; without them the zip runs the pure-Python deserializer.
+    """
     entries: dict[str, bytes] = streamkit_package_files() if include_streamkit else {}
+    if native and include_streamkit:
+        entries.update(native)
     for name, content in files.items():
         entries[name] = content.encode() if isinstance(content, str) else content
     buffer = io.BytesIO()
@@ -100,7 +119,11 @@ def installed_package_files(name: str) -> dict[str, bytes]:
 
 
 def build_from_directory(
-    source: Path, *, include_streamkit: bool = True, packages: tuple[str, ...] = ()
+    source: Path,
+    *,
+    include_streamkit: bool = True,
+    packages: tuple[str, ...] = (),
+    native: Mapping[str, bytes] | None = None,
 ) -> bytes:
     if not source.is_dir():
         raise NotADirectoryError(f"handler source directory not found: {source}")
@@ -110,7 +133,7 @@ def build_from_directory(
     for package in shared_packages(source):
         files.update(_tree(package, f"{package.name}/"))
     files.update(_tree(source, ""))
-    return build_zip(files, include_streamkit=include_streamkit)
+    return build_zip(files, include_streamkit=include_streamkit, native=native)
 
 
 def function_dirs(root: Path) -> list[Path]:
@@ -118,8 +141,44 @@ def function_dirs(root: Path) -> list[Path]:
     return [path for path in sorted(root.iterdir()) if is_function_dir(path)]
 
 
+_RUNTIME_SETTING = re.compile(r'^\s*(?:runtime|default)\s*=\s*"(python3\.\d+)"', re.MULTILINE)
+
+
+def declared_runtime(modules: Path = TERRAFORM_MODULES) -> str:
+    """The Python runtime the Terraform modules declare (``runtime = "python3.12"`` and the
+    ``runtime`` variable's default); an error when they disagree or declare none."""
+    found = {
+        match.group(1)
+        for path in sorted(modules.rglob("*.tf"))
+        for match in _RUNTIME_SETTING.finditer(path.read_text())
+    }
+    if len(found) != 1:
+        raise SystemExit(
+            f"cannot tell which Python runtime {modules} declares (found: {sorted(found) or 'none'});"
+            " pass --runtime"
+        )
+    return found.pop()
+
+
+def _codec():  # type: ignore[no-untyped-def]
+    """lambda_codec, imported as this module was (``scripts.build_lambda`` or a script)."""
+    try:
+        from scripts import lambda_codec
+    except ImportError:  # run as a script, or imported with scripts/ on sys.path
+        import lambda_codec  # type: ignore[no-redef]
+    return lambda_codec
+
+
+def native_files(runtime: str, arch: str = "x86_64") -> dict[str, bytes]:
+    """The compiled deserializer for ``runtime``, or ``{}`` (with a warning) where this
+    machine cannot build it. Raises ``lambda_codec.PlatformPolicyError`` for one Lambda could
+    not load."""
+    compiled = _codec().compiled_codec(runtime, arch)
+    return {} if compiled is None else compiled.files
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument(
         "source", type=Path, nargs="?", help="directory holding the handler modules"
     )
@@ -145,28 +204,52 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-streamkit", action="store_true", help="do not bundle the streamkit package"
     )
-    args = parser.parse_args(argv)
-    if args.all:
-        root = args.source or Path(__file__).resolve().parents[1] / "handlers"
-        for function in function_dirs(root):
-            target = args.output / f"{function.name}.zip"
-            data = build_from_directory(
-                function,
-                include_streamkit=not args.no_streamkit,
-                packages=tuple(args.with_package),
-            )
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
-            print(f"{target}: {len(data)} bytes")
-        return 0
-    if args.source is None:
-        parser.error("give a handler directory, or --all")
-    data = build_from_directory(
-        args.source, include_streamkit=not args.no_streamkit, packages=tuple(args.with_package)
+    parser.add_argument(
+        "--runtime",
+        choices=("python3.11", "python3.12", "python3.13"),
+        help="Lambda runtime to compile the codec for (default: the one terraform/modules declares)",
     )
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_bytes(data)
-    print(f"{args.output}: {len(data)} bytes")
+    parser.add_argument("--arch", choices=("x86_64", "arm64"), default="x86_64")
+    parser.add_argument(
+        "--pure", action="store_true", help="ship the pure-Python deserializer only"
+    )
+    args = parser.parse_args(argv)
+    if not args.all and args.source is None:
+        parser.error("give a handler directory, or --all")
+    native: dict[str, bytes] = {}
+    runtime = args.runtime or declared_runtime()
+    if not (args.pure or args.no_streamkit):
+        codec = _codec()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", codec.NativeCodecWarning)
+            try:
+                native = native_files(runtime, args.arch)
+            except codec.PlatformPolicyError as error:
+                print(f"build_lambda: {error}", file=sys.stderr)
+                return 2
+            except codec.CompileError as error:
+                print(f"build_lambda: compiling the codec for {runtime}: {error}", file=sys.stderr)
+                return 2
+        for warning in caught:
+            print(f"build_lambda: warning: {warning.message}", file=sys.stderr)
+    walker = "compiled" if native else "pure-Python"
+    if args.all:
+        root = args.source or REPO / "handlers"
+        targets = [
+            (function, args.output / f"{function.name}.zip") for function in function_dirs(root)
+        ]
+    else:
+        targets = [(args.source, args.output)]
+    for source, target in targets:
+        data = build_from_directory(
+            source,
+            include_streamkit=not args.no_streamkit,
+            packages=tuple(args.with_package),
+            native=native,
+        )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        print(f"{target}: {len(data)} bytes, {runtime} {args.arch}, {walker} deserializer")
     return 0
 
 

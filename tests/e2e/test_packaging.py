@@ -4,7 +4,8 @@ Covers what the README promises about packaging: sdist and wheel build; the whee
 ``py.typed`` and the compiled deserializer and is tagged for this interpreter; a build with
 ``STREAMKIT_BUILD_NATIVE=skip`` is a pure-Python ``py3-none-any`` wheel; both install with no
 dependencies and decode the same; importing streamkit pulls in no boto3. Deployment zips
-(``scripts/build_lambda.py``) leave compiled files out.
+(``scripts/build_lambda.py``) leave out what an editable install compiled in src/ (they get
+the codec compiled for their runtime instead: tests/e2e/test_lambda_codec.py).
 
 Builds use pip's build isolation, so they fetch hatchling, mypy and setuptools from the
 package index (cached after the first run).

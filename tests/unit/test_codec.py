@@ -600,6 +600,22 @@ def test_fast_walker_agrees_with_the_checked_walker_on_a_realistic_batch() -> No
             assert fast == codec._checked_map(image, "", mode, "an image")
 
 
+def test_recent_long_numbers_are_bounded_and_stay_exact(each_walker: Deserializer) -> None:
+    # Prices and timestamps, each twice in a row (as in a MODIFY's NewImage and OldImage),
+    # with trailing zeros that must survive: "12.50" and "12.5" are different texts.
+    texts = [f"{i}.50" for i in range(100, 2_100)] + [f"{i}.5" for i in range(100, 2_100)]
+    texts += [str(1_700_000_000_000 + i) for i in range(1_000)]
+    each_walker.forget_numbers()
+    for text in texts:
+        image = {"new": {"N": text}, "old": {"N": text}, "l": {"L": [{"N": text}]}}
+        decoded = deserialize(image)
+        assert [str(decoded["new"]), str(decoded["old"]), str(decoded["l"][0])] == [text] * 3
+        assert deserialize(image, numbers="native")["old"] == Decimal(text)
+    assert each_walker.remembered_numbers() <= 2 * (
+        codec._SMALL_NUMBERS_KEPT + codec._RECENT_NUMBERS_KEPT
+    )
+
+
 def test_remembered_short_numbers_are_bounded_and_stay_exact(each_walker: Deserializer) -> None:
     texts = [str(i) for i in range(10_000)] + [f"-{i}" for i in range(1_000)]
     image = {f"k{i}": {"N": t} for i, t in enumerate(texts)}
@@ -609,8 +625,12 @@ def test_remembered_short_numbers_are_bounded_and_stay_exact(each_walker: Deseri
         native = deserialize(image, numbers="native")
         assert list(native.values()) == [int(t) for t in texts]
         assert all(type(v) is int for v in native.values())
-    # Two tables (one per number mode), each capped.
-    assert 0 < each_walker.remembered_numbers() <= 2 * codec._SMALL_NUMBERS_KEPT
+    # Two tables of each kind (one per number mode), each capped.
+    assert (
+        0
+        < each_walker.remembered_numbers()
+        <= 2 * (codec._SMALL_NUMBERS_KEPT + codec._RECENT_NUMBERS_KEPT)
+    )
     assert len(texts) > codec._SMALL_NUMBERS_KEPT
     each_walker.forget_numbers()
     assert each_walker.remembered_numbers() == 0

@@ -70,7 +70,8 @@ from streamkit.codec._rules import MAX_NESTING_DEPTH as MAX_NESTING_DEPTH
 from streamkit.codec._rules import MAX_SIGNIFICANT_DIGITS as MAX_SIGNIFICANT_DIGITS
 from streamkit.codec._rules import MIN_ADJUSTED_EXPONENT as MIN_ADJUSTED_EXPONENT
 
-# Unused here: the tests look at the bound of the short-number tables.
+# Unused here: the tests look at the bounds of the number tables.
+from streamkit.codec._rules import RECENT_NUMBERS_KEPT as _RECENT_NUMBERS_KEPT  # noqa: F401
 from streamkit.codec._rules import SMALL_NUMBERS_KEPT as _SMALL_NUMBERS_KEPT  # noqa: F401
 from streamkit.codec._rules import BinaryMode, NumberMode
 from streamkit.codec._walker import load_deserializer as _load_deserializer

@@ -1,9 +1,10 @@
 """The fast deserializer: DynamoDB JSON to Python for the exact, common types.
 
 It handles those inline inside the map and list loops (no function call per scalar; tags
-compared in frequency order), validates numbers as a side effect of converting them in a
+tested in frequency order), validates numbers as a side effect of converting them in a
 strict decimal context, converts short number texts ("1", "0.00") once and then looks them
-up, and tracks no path. Whatever it is not sure about (unusual types, subclasses, anything
+up, remembers the longer texts it saw last (a MODIFY's OldImage repeats its NewImage), and
+tracks no path. Whatever it is not sure about (unusual types, subclasses, anything
 invalid) makes it raise, and ``_checked.checked_map`` decides.
 """
 
@@ -16,6 +17,8 @@ from typing import Any
 from streamkit.codec._rules import (
     DYNAMODB_CONTEXT,
     MAX_NESTING_DEPTH,
+    RECENT_NUMBER_MAX_LEN,
+    RECENT_NUMBERS_KEPT,
     SMALL_NUMBER_MAX_LEN,
     SMALL_NUMBERS_KEPT,
     NumberMode,
@@ -26,16 +29,18 @@ from streamkit.codec._rules import (
 
 
 def build_fast_deserializer(
-    numbers: NumberMode, small_numbers: dict[str, Any]
+    numbers: NumberMode, small_numbers: dict[str, Any], recent: dict[str, Any]
 ) -> Callable[[Any], Any]:
     """The fast walker for one number mode; returns its map function.
 
-    ``small_numbers`` is the mode's table of converted short number texts (see
-    ``_rules.SMALL_NUMBERS_KEPT`` for what is kept and why).
+    ``small_numbers`` is the mode's table of converted short number texts, ``recent`` that
+    of the longer texts seen last (see ``_rules`` for what is kept and why).
 
     The map and list loops repeat the same tag chain on purpose: handling scalars inline
     saves a Python call per value, which is most of the cost of a walk. Tags are tested in
-    the order of their frequency in real items.
+    the order of their frequency in real items, as membership tests (``"S" in av``) after a
+    length check: unpacking the one key (``(tag,) = av``) makes an iterator per value, and
+    comparing it with each tag compares text, where a missing key is told by its hash.
     """
     to_decimal = DYNAMODB_CONTEXT.create_decimal
     native = numbers == "native"
@@ -43,6 +48,9 @@ def build_fast_deserializer(
     small_len = SMALL_NUMBER_MAX_LEN
     kept = SMALL_NUMBERS_KEPT
     known = small_numbers.get
+    recent_get = recent.get
+    recent_len = RECENT_NUMBER_MAX_LEN
+    recent_kept = RECENT_NUMBERS_KEPT
     a2b_base64 = binascii.a2b_base64
     copy_dict = dict.copy
     max_depth = MAX_NESTING_DEPTH
@@ -95,42 +103,57 @@ def build_fast_deserializer(
         # below then replaces a value instead of growing the dict.
         out: dict[str, Any] = copy_dict(image)
         for key, av in image.items():
-            (tag,) = av  # exactly one tag, or ValueError
-            v = av[tag]
-            if tag == "S":
+            if len(av) != 1:
+                raise Unusual
+            if "S" in av:
+                v = av["S"]
                 if v.__class__ is not str:
                     raise Unusual
                 out[key] = v
-            elif tag == "N":
+            elif "N" in av:
+                v = av["N"]
                 value = known(v)
                 if value is None:
-                    value = to_decimal(v)
-                    if not (v.isascii() and value.is_finite()):
-                        raise Unusual
-                    if native:
-                        value = to_native(v, value)
-                    if len(v) <= small_len and len(small_numbers) < kept:
-                        small_numbers[v] = value
+                    value = recent_get(v)
+                    if value is None:
+                        value = to_decimal(v)
+                        if not (v.isascii() and value.is_finite()):
+                            raise Unusual
+                        if native:
+                            value = to_native(v, value)
+                        if len(v) <= small_len:
+                            if len(small_numbers) < kept:
+                                small_numbers[v] = value
+                        elif len(v) <= recent_len:
+                            if len(recent) >= recent_kept:
+                                recent.clear()
+                            recent[v] = value
                 out[key] = value
-            elif tag == "M":
+            elif "M" in av:
+                v = av["M"]
                 if depth >= max_depth:
                     raise Unusual
                 out[key] = map_(v, depth + 1)
-            elif tag == "BOOL":
+            elif "BOOL" in av:
+                v = av["BOOL"]
                 if v.__class__ is not bool:
                     raise Unusual
                 out[key] = v
-            elif tag == "NULL":
+            elif "NULL" in av:
+                v = av["NULL"]
                 if v is not True:
                     raise Unusual
                 out[key] = None
-            elif tag == "L":
+            elif "L" in av:
+                v = av["L"]
                 if depth >= max_depth:
                     raise Unusual
                 out[key] = list_(v, depth + 1)
-            elif tag == "B":
+            elif "B" in av:
+                v = av["B"]
                 out[key] = binary(v)
             else:
+                ((tag, v),) = av.items()
                 out[key] = sets[tag](v)
         return out
 
@@ -140,42 +163,57 @@ def build_fast_deserializer(
         out: list[Any] = []
         append = out.append
         for av in items:
-            (tag,) = av
-            v = av[tag]
-            if tag == "S":
+            if len(av) != 1:
+                raise Unusual
+            if "S" in av:
+                v = av["S"]
                 if v.__class__ is not str:
                     raise Unusual
                 append(v)
-            elif tag == "N":
+            elif "N" in av:
+                v = av["N"]
                 value = known(v)
                 if value is None:
-                    value = to_decimal(v)
-                    if not (v.isascii() and value.is_finite()):
-                        raise Unusual
-                    if native:
-                        value = to_native(v, value)
-                    if len(v) <= small_len and len(small_numbers) < kept:
-                        small_numbers[v] = value
+                    value = recent_get(v)
+                    if value is None:
+                        value = to_decimal(v)
+                        if not (v.isascii() and value.is_finite()):
+                            raise Unusual
+                        if native:
+                            value = to_native(v, value)
+                        if len(v) <= small_len:
+                            if len(small_numbers) < kept:
+                                small_numbers[v] = value
+                        elif len(v) <= recent_len:
+                            if len(recent) >= recent_kept:
+                                recent.clear()
+                            recent[v] = value
                 append(value)
-            elif tag == "M":
+            elif "M" in av:
+                v = av["M"]
                 if depth >= max_depth:
                     raise Unusual
                 append(map_(v, depth + 1))
-            elif tag == "BOOL":
+            elif "BOOL" in av:
+                v = av["BOOL"]
                 if v.__class__ is not bool:
                     raise Unusual
                 append(v)
-            elif tag == "NULL":
+            elif "NULL" in av:
+                v = av["NULL"]
                 if v is not True:
                     raise Unusual
                 append(None)
-            elif tag == "L":
+            elif "L" in av:
+                v = av["L"]
                 if depth >= max_depth:
                     raise Unusual
                 append(list_(v, depth + 1))
-            elif tag == "B":
+            elif "B" in av:
+                v = av["B"]
                 append(binary(v))
             else:
+                ((tag, v),) = av.items()
                 append(sets[tag](v))
         return out
 
@@ -183,8 +221,12 @@ def build_fast_deserializer(
 
 
 _short_numbers = ShortNumberTables()
-fast_decimal_map = build_fast_deserializer("decimal", _short_numbers.decimals)
-fast_native_map = build_fast_deserializer("native", _short_numbers.natives)
+fast_decimal_map = build_fast_deserializer(
+    "decimal", _short_numbers.decimals, _short_numbers.recent_decimals
+)
+fast_native_map = build_fast_deserializer(
+    "native", _short_numbers.natives, _short_numbers.recent_natives
+)
 remembered_numbers = _short_numbers.remembered
 forget_numbers = _short_numbers.forget
 

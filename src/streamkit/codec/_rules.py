@@ -63,23 +63,40 @@ DYNAMODB_CONTEXT = Context(
 # hostile input cannot make a table grow without bound; no eviction is needed.
 SMALL_NUMBER_MAX_LEN = 4
 SMALL_NUMBERS_KEPT = 8192
+# Longer texts (prices, timestamps, coordinates) mostly recur close together: a MODIFY
+# record's OldImage repeats most of its NewImage. The pure-Python walker, for which a
+# conversion is a large share of the walk, remembers the last few of those too, in a table
+# emptied whenever it holds RECENT_NUMBERS_KEPT texts: enough to span a record's two images,
+# too few to keep a previous batch's numbers (so repeating one batch flatters nothing).
+RECENT_NUMBER_MAX_LEN = 40
+RECENT_NUMBERS_KEPT = 256
 
 
 class ShortNumberTables:
-    """A fast deserializer's two tables of converted short number texts, one per mode."""
+    """A fast deserializer's tables of converted number texts, one pair per number mode:
+    short texts (kept), and recent longer ones (emptied when full)."""
 
     def __init__(self) -> None:
         self.decimals: dict[str, Any] = {}
         self.natives: dict[str, Any] = {}
+        self.recent_decimals: dict[str, Any] = {}
+        self.recent_natives: dict[str, Any] = {}
 
     def remembered(self) -> int:
         """How many texts are remembered, over both number modes."""
-        return len(self.decimals) + len(self.natives)
+        return (
+            len(self.decimals)
+            + len(self.natives)
+            + len(self.recent_decimals)
+            + len(self.recent_natives)
+        )
 
     def forget(self) -> None:
-        """Empty both tables: the state of a fresh Lambda container."""
+        """Empty every table: the state of a fresh Lambda container."""
         self.decimals.clear()
         self.natives.clear()
+        self.recent_decimals.clear()
+        self.recent_natives.clear()
 
 
 class Unusual(Exception):

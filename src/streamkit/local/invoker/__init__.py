@@ -11,11 +11,15 @@ What the local runtime does *not* enforce, and why:
   reserve large virtual ranges, and an RSS cap needs cgroups. Instead the worker reports its peak
   RSS ("Max Memory Used" in Lambda's REPORT line), the invoker warns when it exceeds MemorySize,
   and the handler sees MemorySize in ``AWS_LAMBDA_FUNCTION_MEMORY_SIZE`` and the context.
-- Isolation: the worker runs the runner's interpreter, so its site-packages (boto3, as the
-  Lambda runtime provides it, but also anything else installed there, streamkit included) stay
-  importable *after* the function's code, which goes first on ``sys.path`` as /var/task does in
-  Lambda: a library the zip bundles (its own streamkit, say) always wins. The handler's module
-  itself must come from the code; a same-named module from anywhere else is refused.
+- Isolation: the worker runs the interpreter of the function's declared ``Runtime``
+  (``runtime_python``: CPython 3.12 for python3.12, found on PATH, in pyenv or at
+  ``STREAMKIT_PYTHON_PYTHON3_12``). On the runner's own interpreter its site-packages (boto3,
+  as the Lambda runtime provides it, but also anything else installed there, streamkit
+  included) stay importable *after* the function's code, which goes first on ``sys.path`` as
+  /var/task does in Lambda: a library the zip bundles (its own streamkit, say) always wins. On
+  another interpreter only the runtime's SDK (boto3 and its dependencies) is added after the
+  code. The handler's module itself must come from the code; a same-named module from
+  anywhere else is refused.
 
 Worker environment: the function's Environment variables, then Lambda's reserved variables
 (https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime),
@@ -56,6 +60,7 @@ from streamkit.local.invoker._result import (
 )
 from streamkit.local.invoker._worker import Worker
 from streamkit.local.invoker.functions import LoadedFunction
+from streamkit.local.invoker.runtime_python import worker_python
 from streamkit.local.invoker.trace_header import new_trace_header
 
 __all__ = [
@@ -106,6 +111,8 @@ class FunctionInvoker:
         self._max_concurrency = max_concurrency
         self._workers = WorkerPool(self._spec.name, max_concurrency)
         self._warned_streamkit = False
+        # The declared runtime's interpreter, chosen once per function version (runtime_python).
+        self._python = worker_python(function)
 
     @property
     def function(self) -> LoadedFunction:
@@ -174,7 +181,7 @@ class FunctionInvoker:
             credentials=self._credentials,
         )
         try:
-            worker = Worker(self._function, env)
+            worker = Worker(self._function, env, self._python)
         except OSError as exc:  # e.g. the code directory was deleted under us
             raise FunctionCodeError(
                 self._spec.name,

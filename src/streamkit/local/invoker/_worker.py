@@ -11,7 +11,6 @@ import queue
 import signal
 import struct
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -21,6 +20,7 @@ from typing import IO, Any
 
 from streamkit.local.invoker._output import OutputCollector
 from streamkit.local.invoker.functions import LoadedFunction
+from streamkit.local.invoker.runtime_python import WorkerPython, worker_python
 
 WORKER_MAIN = Path(__file__).parent / "_worker_main.py"
 _FRAME_PREFIX = struct.Struct(">II")
@@ -42,12 +42,20 @@ _SIGNAL_WORDS = {
 class Worker:
     """One worker subprocess: the protocol pipe, the log pipe, and how to end it."""
 
-    def __init__(self, function: LoadedFunction, env: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        function: LoadedFunction,
+        env: Mapping[str, str],
+        python: WorkerPython | None = None,
+    ) -> None:
+        """``python``: the interpreter to run (default: the function's declared runtime's)."""
+        python = python or worker_python(function)
+        sdk = ["--sdk-path", python.sdk_path] if python.sdk_path else []
         self.started = time.monotonic()
         self.process = subprocess.Popen(
             # -P: keep the worker script's directory off sys.path; -u: unbuffered stdout and
             # stderr, so output reaches the log pipe in order and survives a kill.
-            [sys.executable, "-P", "-u", str(WORKER_MAIN)],
+            [python.executable, "-P", "-u", str(WORKER_MAIN), *sdk],
             cwd=function.code_dir,
             env=dict(env),
             stdin=subprocess.PIPE,

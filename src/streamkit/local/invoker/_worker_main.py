@@ -1,7 +1,8 @@
 """Entry point of a local Lambda worker: one process is one execution environment.
 
-``streamkit.local.invoker`` starts it as ``python -P -u <this file>`` with the function's code
-directory (``LAMBDA_TASK_ROOT``) as working directory. It mimics the AWS Lambda Python
+``streamkit.local.invoker`` starts it as ``python -P -u <this file> [--sdk-path DIR]`` on the
+interpreter of the function's runtime, with the function's code directory
+(``LAMBDA_TASK_ROOT``) as working directory. It mimics the AWS Lambda Python
 runtime (``awslambdaric``'s bootstrap): import the handler once (the init phase), then call it
 for each invoke, turning its return value into JSON and its exceptions into Lambda's error shape.
 
@@ -333,6 +334,10 @@ def main() -> int:
     # runtime does the same with /var/task): its modules, and its bundled copies of libraries,
     # win over everything else, yet a file named like a stdlib module cannot break the worker.
     sys.path.insert(0, task_root)
+    # On an interpreter other than the runner's, the runtime's SDK (boto3 and its dependencies,
+    # Lambda's /var/runtime) comes after everything else: ``--sdk-path DIR``.
+    if len(sys.argv) == 3 and sys.argv[1] == "--sdk-path":
+        sys.path.append(sys.argv[2])
     try:
         handler = _load_handler(os.environ.get("_HANDLER", ""), task_root)
     except Exception as exc:  # a _Fault, or anything raised by the module's init code

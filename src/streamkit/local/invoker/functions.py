@@ -20,7 +20,6 @@ import logging
 import os
 import re
 import shutil
-import sys
 import tempfile
 import urllib.request
 import zipfile
@@ -226,14 +225,8 @@ def _check_supported(spec: FunctionSpec, location: str | None) -> None:
             f"runtime {spec.runtime or '<none>'} is not supported by the local runtime "
             "(it runs python3.x functions)",
         )
-    local = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    if spec.runtime != local:
-        logger.warning(
-            "function %s declares %s; the local runtime runs it on %s",
-            spec.name,
-            spec.runtime,
-            local,
-        )
+    # Which interpreter runs it (the declared runtime's, or a logged fallback) is decided by
+    # invoker.runtime_python when its workers start.
     if spec.layers:
         logger.warning(
             "function %s: layers are ignored by the local runtime: %s",
