@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import logging
 import os
 import signal
@@ -43,6 +44,7 @@ from typing import Any
 from streamkit.exceptions import InvalidParameterValueError
 from streamkit.local.checkpoints import CheckpointStore
 from streamkit.local.destinations import DeliveryPolicy
+from streamkit.local.log_shipper import LogShipper, logs_client
 from streamkit.local.mapping_config import MappingConfig, is_dynamodb_stream_arn
 from streamkit.local.mapping_worker import (
     InvokerFactory,
@@ -80,6 +82,7 @@ class Runner:
         mapping_filter: Callable[[Mapping[str, Any]], bool] | None = None,
         throttle_backoff: ThrottleBackoff | None = None,
         clock: Callable[[], float] = time.time,
+        ship_logs: bool = True,
     ) -> None:
         self.endpoint_url = endpoint_url
         self.state_dir = Path(state_dir)
@@ -122,6 +125,13 @@ class Runner:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.reconciles = 0
+        # Function output to CloudWatch Logs /aws/lambda/<name>, as Lambda ships it.
+        logs_factory = (
+            functools.partial(client_factory, "logs")
+            if client_factory is not None
+            else functools.partial(logs_client, endpoint_url, self.region)
+        )
+        self.log_shipper = LogShipper(logs_factory) if ship_logs else None
 
     # -- clients and functions -------------------------------------------------------------
 
@@ -156,6 +166,7 @@ class Runner:
             endpoint_url=self.endpoint_url,
             region=self.region,
             max_concurrency=max_concurrency,
+            log_shipper=self.log_shipper,
         )
         try:
             invoker.warm()
@@ -206,6 +217,8 @@ class Runner:
         for uuid, worker in workers:
             worker.stop()
             self._stats[uuid].set_state("stopped")
+        if self.log_shipper is not None:
+            self.log_shipper.close()
         self.checkpoints.close()
 
     def __enter__(self) -> Runner:

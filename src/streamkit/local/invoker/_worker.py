@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 from pathlib import Path
 from typing import IO, Any
@@ -42,7 +42,12 @@ _SIGNAL_WORDS = {
 class Worker:
     """One worker subprocess: the protocol pipe, the log pipe, and how to end it."""
 
-    def __init__(self, function: LoadedFunction, env: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        function: LoadedFunction,
+        env: Mapping[str, str],
+        on_line: Callable[[str], None] | None = None,
+    ) -> None:
         self.started = time.monotonic()
         self.process = subprocess.Popen(
             # -P: keep the worker script's directory off sys.path; -u: unbuffered stdout and
@@ -61,7 +66,7 @@ class Worker:
         self.warned_memory = False
         self._messages: queue.Queue[tuple[dict[str, Any], bytes] | None] = queue.Queue()
         assert self.process.stdout is not None and self.process.stderr is not None
-        self.output = OutputCollector(self.process.stderr, self.label)
+        self.output = OutputCollector(self.process.stderr, self.label, on_line)
         threading.Thread(
             target=self._read_frames, args=(self.process.stdout,), name=self.label, daemon=True
         ).start()
