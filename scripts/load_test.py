@@ -424,7 +424,12 @@ def main(argv: list[str] | None = None) -> int:
         with ExitStack() as stack:
             if options.deploy:
                 platform = stack.enter_context(
-                    embedded_platform(options.region, progress.say, options.endpoint_url)
+                    embedded_platform(
+                        options.region,
+                        progress.say,
+                        options.out / "deploy.log",
+                        options.endpoint_url,
+                    )
                 )
             else:
                 assert options.endpoint_url is not None

@@ -95,16 +95,42 @@ class DeployError(RuntimeError):
     """A deployment step failed; the message carries the step's output."""
 
 
-def _run(command: list[str], *, env: dict[str, str] | None = None, timeout: float = 900) -> str:
-    done = subprocess.run(
-        command, capture_output=True, text=True, env=env, timeout=timeout, check=False
-    )
+def _run(
+    command: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    timeout: float = 1200,
+    log: Path | None = None,
+) -> str:
+    """Run ``command`` and return its stdout; with ``log``, its output goes there as it comes
+    instead (a slow apply can be followed with ``tail -f``). DeployError when it fails."""
+    what = " ".join(command[:3]) + " ..."
+    try:
+        if log is None:
+            done = subprocess.run(
+                command, capture_output=True, text=True, env=env, timeout=timeout, check=False
+            )
+            output, errors = done.stdout, done.stderr
+        else:
+            with log.open("a") as sink:
+                sink.write(f"$ {' '.join(command)}\n")
+                sink.flush()
+                done = subprocess.run(
+                    command,
+                    stdout=sink,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                    env=env,
+                    timeout=timeout,
+                    check=False,
+                )
+            output, errors = "", log.read_text()[-6000:]
+    except subprocess.TimeoutExpired as exc:
+        where = f" (its output: {log})" if log is not None else ""
+        raise DeployError(f"{what} took over {timeout:.0f} s{where}") from exc
     if done.returncode != 0:
-        raise DeployError(
-            f"{' '.join(command[:3])} ... exited {done.returncode}\n"
-            f"{done.stderr[-4000:]}\n{done.stdout[-2000:]}"
-        )
-    return done.stdout
+        raise DeployError(f"{what} exited {done.returncode}\n{errors[-4000:]}\n{output[-2000:]}")
+    return output
 
 
 def build_zips(out_dir: Path) -> Path:
@@ -137,22 +163,24 @@ class Terraform:
             CHECKPOINT_DISABLE="1",
         )
 
-    def __call__(self, *args: str) -> str:
+    def __call__(self, *args: str, log: Path | None = None) -> str:
         return _run(
-            [self.binary, f"-chdir={self.root / ENV_DIR}", *args, "-no-color"], env=self.env
+            [self.binary, f"-chdir={self.root / ENV_DIR}", *args, "-no-color"],
+            env=self.env,
+            log=log,
         )
 
-    def apply(self, variables: dict[str, str]) -> dict[str, Any]:
-        self("init", "-input=false")
+    def apply(self, variables: dict[str, str], log: Path) -> dict[str, Any]:
+        self("init", "-input=false", log=log)
         var_args = [arg for name, value in variables.items() for arg in ("-var", f"{name}={value}")]
-        self("apply", "-auto-approve", "-input=false", PARALLELISM, *var_args)
+        self("apply", "-auto-approve", "-input=false", PARALLELISM, *var_args, log=log)
         raw = json.loads(self("output", "-json"))
         return {name: entry["value"] for name, entry in raw.items()}
 
 
 @contextmanager
 def embedded_platform(
-    region: str, say: Callable[[str], None], endpoint_url: str | None = None
+    region: str, say: Callable[[str], None], log: Path, endpoint_url: str | None = None
 ) -> Iterator[Platform]:
     """Deploy the platform to a fresh embedded emulator (or the emulator at ``endpoint_url``,
     e.g. one started with ``streamkit emulator``) and run its mappings here."""
@@ -180,14 +208,17 @@ def embedded_platform(
         say(f"redis-server at {redis_server.url}")
         zips = build_zips(work / "zips")
         say(f"function zips in {zips}")
-        say("terraform apply terraform/envs/local (about a minute) ...")
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text("")
+        say(f"terraform apply terraform/envs/local (a minute or two; output in {log}) ...")
         outputs = Terraform(work).apply(
             {
                 "endpoint_url": endpoint,
                 "lambda_zip_dir": str(zips),
                 "name_prefix": f"lt{uuid.uuid4().hex[:6]}-",
                 "redis_url": redis_server.url,
-            }
+            },
+            log,
         )
         ours = {f["function_arn"] for f in outputs["functions"].values()}
         runner = Runner(

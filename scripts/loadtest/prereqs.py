@@ -11,8 +11,12 @@ if str(SCRIPTS) not in sys.path:
     sys.path.insert(0, str(SCRIPTS))
 
 
-class PrerequisiteMissing(RuntimeError):
-    """A tool the run needs is not installed; the message says how to install it."""
+try:  # the platform's Redis helper raises its own; one class for both
+    from redis_server import PrerequisiteMissing
+except ImportError:
+
+    class PrerequisiteMissing(RuntimeError):  # type: ignore[no-redef]
+        """A tool the run needs is not installed; the message says how to install it."""
 
 
 def terraform_binary() -> str:
