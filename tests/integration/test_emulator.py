@@ -520,9 +520,9 @@ def test_unknown_mapping_is_resource_not_found(aws: AwsClients, operation: str) 
 def test_invalid_mapping_parameters_are_rejected_like_lambda(
     aws: AwsClients, stream_and_function: tuple[str, str]
 ) -> None:
-    # The rules themselves are tested with streamkit.local.mapping_config; this checks that the
+    # The rules themselves are tested with streamkit.local.esm.config; this checks that the
     # emulator answers with Lambda's error codes and stores nothing.
-    pytest.importorskip("streamkit.local.mapping_config")
+    pytest.importorskip("streamkit.local.esm.config")
     stream_arn, function = stream_and_function
     with pytest.raises(ClientError) as out_of_range:  # an API-model constraint
         aws.lambda_.create_event_source_mapping(

@@ -21,9 +21,9 @@ import pytest
 from scripts.build_lambda import build_from_directory
 
 from streamkit import deserialize, serialize
-from streamkit.local.envelope import LambdaRecordConverter
-from streamkit.local.functions import fetch_function
 from streamkit.local.invoker import FunctionInvoker
+from streamkit.local.invoker.functions import fetch_function
+from streamkit.streams.envelope import LambdaRecordConverter
 from tests.helpers import AwsClients, create_stream_table, ensure_lambda_role, read_stream
 from tests.helpers.emf import batch_counts, emf_documents, tally
 from tests.helpers.streamkit_zip import wait_for
@@ -157,10 +157,10 @@ def running(
     aws: AwsClients, endpoint_url: str, state_dir: Path, uuids: dict[str, str]
 ) -> Iterator[Any]:
     """One in-process Runner for ``uuids`` (fast retry pacing), as ``streamkit run`` would."""
-    from streamkit.local.destinations import DeliveryPolicy
-    from streamkit.local.poller import IdleBackoff
-    from streamkit.local.processor import RetryDelay
-    from streamkit.local.runner import Runner
+    from streamkit.local.esm.batcher import IdleBackoff
+    from streamkit.local.esm.destinations import DeliveryPolicy
+    from streamkit.local.esm.processor import RetryDelay
+    from streamkit.local.esm.runner import Runner
 
     wanted = set(uuids)
     runner = Runner(

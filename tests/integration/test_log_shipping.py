@@ -1,4 +1,4 @@
-"""Function output reaches CloudWatch Logs as Lambda ships it (``streamkit.local.log_shipper``).
+"""Function output reaches CloudWatch Logs as Lambda ships it (``streamkit.local.invoker.log_shipper``).
 
 Over real HTTP: a runner executes a mapping whose function prints a line and an EMF document;
 both come back from FilterLogEvents on ``/aws/lambda/<function>``, in a stream named like
@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 
-from streamkit.local.functions import FunctionSpec, load_function_from_directory
+from streamkit.local.esm.batcher import IdleBackoff
+from streamkit.local.esm.runner import Runner
 from streamkit.local.invoker import FunctionInvoker
-from streamkit.local.log_shipper import LogShipper, logs_client
-from streamkit.local.poller import IdleBackoff
-from streamkit.local.runner import Runner
+from streamkit.local.invoker.functions import FunctionSpec, load_function_from_directory
+from streamkit.local.invoker.log_shipper import LogShipper, logs_client
 from tests.helpers import AwsClients, create_function
 from tests.helpers.streams import create_stream_table
 

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from streamkit.local.checkpoints import CheckpointStore
-from streamkit.local.throttling import ThrottleBackoff
+from streamkit.local.esm.checkpoints import CheckpointStore
+from streamkit.streams.throttling import ThrottleBackoff
 from tests.helpers.fake_streams import PAGE_LIMIT_BYTES, FakeStreamsClient
 from tests.helpers.streams import create_stream_table
 from tests.integration import test_runner as base

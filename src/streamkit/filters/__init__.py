@@ -162,7 +162,7 @@ class FilterCriteria:
                 f"FilterCriteria.Filters must be a list, not {filters!r}"
             )
         if len(filters) > max_filters:
-            # Same wording as streamkit.local.mapping_config, which validates mapping requests.
+            # Same wording as streamkit.local.esm.config, which validates mapping requests.
             raise InvalidParameterValueError(
                 f"The number of filters ({len(filters)}) exceeds the limit of {max_filters} "
                 "filters per event source mapping."

@@ -43,13 +43,13 @@ from moto.dynamodb.models import table as dynamodb_table_models
 from moto.dynamodbstreams.models import dynamodbstreams_backends
 
 from streamkit.exceptions import InvalidParameterValueError
-from streamkit.local.mapping_config import (
+from streamkit.local.esm.config import (
     STREAM_MAPPING_DEFAULTS,
     is_dynamodb_stream_arn,
     validate_create_request,
     validate_update_request,
 )
-from streamkit.local.trace_header import TRACING_MODES
+from streamkit.local.invoker.trace_header import TRACING_MODES
 
 __all__ = [
     "CODE_PATH_PREFIX",
@@ -234,7 +234,7 @@ def _serve_code_location() -> None:
 # - A DynamoDB stream ARN that does not exist: moto answers ResourceNotFoundException "Invalid
 #   EventSourceArn"; Lambda answers InvalidParameterValueException "Stream not found: <arn>".
 # - Parameter ranges (BatchSize 1-10000, windows, retries, filters, destinations, ...): moto
-#   checks almost none. The checks live in streamkit.local.mapping_config, shared with the
+#   checks almost none. The checks live in streamkit.local.esm.config, shared with the
 #   runner. A rejected request gets HTTP 400 with Lambda's error code and body.
 # - Update/Delete of an unknown UUID: moto answers 404 with an empty body, which botocore turns
 #   into a bare "404" error; Lambda answers ResourceNotFoundException.
@@ -425,7 +425,7 @@ def _roll_back_transactions_in_place() -> None:
 #
 # moto's LambdaFunction.update_configuration ignores TracingConfig: the mode stays what
 # CreateFunction set. Lambda applies it. It matters twice: the local runtime gives Active
-# functions sampled trace headers (streamkit.local.trace_header), and Terraform, which changes
+# functions sampled trace headers (streamkit.local.invoker.trace_header), and Terraform, which changes
 # tracing_config in place, would otherwise plan the same change forever.
 
 

@@ -22,7 +22,7 @@ class OutputCollector:
     invoke. An invoke's output ends at the worker's ``END RequestId: <id>`` line.
 
     ``on_line``, when given, also gets every line as it arrives, the ``END`` lines included, and
-    the ``START`` and ``REPORT`` lines Lambda adds (``streamkit.local.log_shipper``); it must
+    the ``START`` and ``REPORT`` lines Lambda adds (``streamkit.local.invoker.log_shipper``); it must
     not block.
     """
 
