@@ -55,7 +55,7 @@ tf-config: $(STAMP)
 
 ## Deployment zips for the reference handlers, in build/<name>.zip.
 lambdas: $(STAMP)
-	for f in $(HANDLERS); do $(BIN)/python scripts/build_lambda.py handlers/$$f -o build/$$f.zip; done
+	$(BIN)/python scripts/build_lambda.py --all -o build/
 
 ## checkov in its own venv (it conflicts with python-hcl2); also run by tests/e2e.
 checkov:

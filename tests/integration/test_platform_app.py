@@ -467,7 +467,8 @@ def test_a_redis_outage_fails_only_the_cache_target_and_loses_no_invalidation(
     platform = build_platform(aws, endpoint_url, unique_name, f"redis://127.0.0.1:{port}/0")
     t = platform.tag
     # Retry without limit here: the outage lasts as long as the test decides.
-    uuids = platform.mappings(["order_events"], BatchSize=2, MaximumRetryAttempts=-1)
+    # One batch of three orders, retried as a whole while Redis is down.
+    uuids = platform.mappings(["order_events"], BatchSize=10, MaximumRetryAttempts=-1)
     for n in range(3):
         platform.put("orders", order(f"{t}-{n}", [("widget", 1)], "5"))
     with running(aws, endpoint_url, tmp_path / "state", uuids) as runner:

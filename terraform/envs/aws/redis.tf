@@ -52,10 +52,25 @@ resource "aws_elasticache_subnet_group" "redis" {
   subnet_ids = var.subnet_ids
 }
 
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+
 resource "aws_kms_key" "redis" {
   description             = "${var.name_prefix}order cache at rest"
   enable_key_rotation     = true
   deletion_window_in_days = 30
+  # Administration and use through this account's IAM policies; ElastiCache uses the key with
+  # grants it creates on behalf of the caller that creates the replication group.
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "AccountIamPolicies"
+      Effect    = "Allow"
+      Principal = { AWS = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root" }
+      Action    = "kms:*"
+      Resource  = "*"
+    }]
+  })
 }
 
 resource "aws_elasticache_replication_group" "redis" {

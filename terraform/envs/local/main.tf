@@ -42,8 +42,10 @@ module "platform" {
   redis_url           = var.redis_url
   notification_sender = var.notification_sender
   pickup_wait_seconds = var.pickup_wait_seconds
-  # Local buckets are thrown away with the emulator.
+  # Local buckets are thrown away with the emulator, which speaks plain HTTP (and enforces a
+  # TLS-only bucket policy, so there is none here).
   audit_force_destroy = true
+  audit_require_tls   = false
 
   # Locally every record counts (tests write before the runner starts) and nothing waits.
   starting_position                  = "TRIM_HORIZON"

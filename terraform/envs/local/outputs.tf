@@ -42,3 +42,8 @@ output "dashboard_name" {
   description = "Dashboard name."
   value       = module.platform.dashboard_name
 }
+
+output "kms_key_arn" {
+  description = "The platform's customer managed key."
+  value       = module.platform.kms_key_arn
+}

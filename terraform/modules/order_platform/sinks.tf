@@ -57,14 +57,21 @@ resource "aws_s3_bucket_lifecycle_configuration" "audit" {
     noncurrent_version_expiration {
       noncurrent_days = var.audit_noncurrent_version_days
     }
+  }
+  rule {
+    id     = "abort-incomplete-uploads"
+    status = "Enabled"
+    filter {}
     abort_incomplete_multipart_upload {
       days_after_initiation = 7
     }
   }
 }
 
-# Only TLS requests, ever.
+# Only TLS requests, ever (on AWS; a local emulator speaks plain HTTP, and it enforces bucket
+# policies: var.audit_require_tls = false there).
 data "aws_iam_policy_document" "audit_bucket" {
+  count = var.audit_require_tls ? 1 : 0
   statement {
     sid       = "DenyInsecureTransport"
     effect    = "Deny"
@@ -83,8 +90,9 @@ data "aws_iam_policy_document" "audit_bucket" {
 }
 
 resource "aws_s3_bucket_policy" "audit" {
+  count      = var.audit_require_tls ? 1 : 0
   bucket     = aws_s3_bucket.audit.id
-  policy     = data.aws_iam_policy_document.audit_bucket.json
+  policy     = data.aws_iam_policy_document.audit_bucket[0].json
   depends_on = [aws_s3_bucket_public_access_block.audit]
 }
 

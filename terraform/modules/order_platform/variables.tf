@@ -71,6 +71,12 @@ variable "audit_noncurrent_version_days" {
   default     = 365
 }
 
+variable "audit_require_tls" {
+  description = "Whether the audit bucket's policy denies every request not made over TLS (keep true on AWS; false for a plain-HTTP local emulator)."
+  type        = bool
+  default     = true
+}
+
 variable "audit_force_destroy" {
   description = "Whether terraform destroy may delete a non-empty audit bucket (true only for throwaway environments)."
   type        = bool
