@@ -26,6 +26,7 @@ Exit status: 0 balanced, 1 not balanced, 2 a prerequisite is missing or deployme
 
 from __future__ import annotations
 
+import logging
 import random
 import sys
 import threading
@@ -97,8 +98,9 @@ class LoadRun:
         lambda_ = self.platform.client("lambda")
         found = {}
         for name, function in self.platform.functions.items():
+            # By ARN: moto filters by FunctionName only when it is given as an ARN.
             pages = lambda_.get_paginator("list_event_source_mappings").paginate(
-                FunctionName=function["function_name"]
+                FunctionName=function["function_arn"]
             )
             found[name] = [m for page in pages for m in page["EventSourceMappings"]]
         return found
@@ -149,6 +151,8 @@ class LoadRun:
         if runner is None:
             return
         uuids = [m["UUID"] for mappings in self.mappings.values() for m in mappings]
+        if not uuids:
+            raise DeployError("the platform's functions have no event source mappings")
         runner.wait_until(
             lambda stats: all(stats.get(u, {}).get("state") == "polling" for u in uuids),
             timeout=180,
@@ -373,10 +377,9 @@ def execute(options: Options, platform: Platform, progress: Progress) -> dict[st
         "files": [],
     }
     out = options.out
-    out.mkdir(parents=True, exist_ok=True)
-    files = report.plots(out, latencies, completion, series)
-    files += dashboard(platform, out)
-    result["files"] = [str(path) for path in [out / "load_test.json", *files]]
+    result["files"] = [str(report.write_json(result, out))]  # first: a plot failing loses nothing
+    files = report.plots(out, latencies, completion, series) + dashboard(platform, out)
+    result["files"] += [str(path) for path in files]
     report.write_json(result, out)
     return result
 
@@ -417,8 +420,22 @@ def dashboard(platform: Platform, out: Path) -> list[Path]:
     return [Path(path)]
 
 
+def route_logs(out: Path) -> Path:
+    """The runtime's own logs (retries of poison records, cold starts) go to a file: they are
+    expected in a load test and would drown the live view. Errors still reach the console."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "runtime.log"
+    to_file = logging.FileHandler(path, mode="w")
+    to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    to_console = logging.StreamHandler()
+    to_console.setLevel(logging.ERROR)
+    logging.basicConfig(level=logging.INFO, handlers=[to_file, to_console], force=True)
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     options = parse_args(argv)
+    log_file = route_logs(options.out)
     progress = Progress(options.workload.orders, options.progress)
     try:
         with ExitStack() as stack:
@@ -447,6 +464,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     report.print_summary(result)
     print("results: " + ", ".join(result["files"]))
+    deploy_log = f", {options.out / 'deploy.log'} (terraform)" if options.deploy else ""
+    print(f"logs: {log_file} (runtime){deploy_log}")
     return 0 if result["accounting"]["balanced"] else 1
 
 

@@ -117,13 +117,16 @@ def plots(
     names = sorted(latencies)
     if names:
         fig, ax = plt.subplots(figsize=(10, 0.5 * len(names) + 2))
-        ax.boxplot([latencies[n] for n in names], vert=False, labels=names, whis=(1, 99), sym="")
+        ax.boxplot([latencies[n] for n in names], vert=False, whis=(1, 99), sym="")
+        ax.set_yticks(range(1, len(names) + 1), names)
         for i, name in enumerate(names, start=1):
             p99 = summary(latencies[name])["p99"]
             ax.annotate(f"p99 {p99:.0f} ms", (p99, i), xytext=(4, 4), textcoords="offset points")
         ax.set(title="change -> handler latency per consumer (box: p25-p75, whiskers p1-p99)",
                xlabel="ms")  # fmt: skip
         ax.axvline(100, color="red", lw=0.8, ls="--", label="target p99 100 ms")
+        if max(max(v) for v in latencies.values()) > 2000:
+            ax.set_xscale("log")  # a backlog's seconds next to a quiet consumer's milliseconds
         ax.legend(loc="lower right")
         ax.grid(alpha=0.3)
         fig.tight_layout()
