@@ -1,410 +1,473 @@
 #!/usr/bin/env python3
-"""Load test: throughput and change-to-handler latency of a DynamoDB stream consumer.
+"""The main job: drive the order platform with orders and account for every one of them.
 
-With no arguments it runs everything on one machine: the embedded emulator (moto's server in
-its own process), an ``orders`` table with a stream, a Lambda function deployed from a zip that
-bundles streamkit, an event source mapping made through the Lambda API, and the local
-``streamkit run`` engine in this process. Two phases:
+Default (``make demo``): start the embedded emulator and a private redis-server, build the
+function zips, ``terraform apply`` terraform/envs/local to the emulator, run its event source
+mappings here (``streamkit.local.Runner``), then:
 
-1. **steady**: orders written at ``--rate`` per second for ``--seconds``; each write is an
-   order moving through its workflow (PLACED -> VALIDATED -> PAID -> RESERVED -> SHIPPED), so
-   the stream carries INSERTs and MODIFYs of many items. Reports change-to-handler-start
-   latency percentiles.
-2. **burst**: ``--burst`` items written with BatchWriteItem as fast as the emulator takes them.
-   Reports how many records per second the mapping drains.
+1. measure the emulator's own GetRecords ceiling on a scratch table;
+2. place orders at ``--rate`` for ``--seconds`` (or ``--orders``), with poison orders, declined
+   payments, invalid orders, duplicate producer writes and customer cancellations, from
+   ``--customers`` customers over ``--products`` products with a hot one;
+3. wait until every order settled, then write ``--backlog`` orders while the orders stream's
+   mappings are disabled and time how fast the runner drains them once re-enabled;
+4. read back what the platform did and check that it balances (see ``loadtest.accounting``):
+   the exit status is 1 when it does not, naming the missing order ids;
+5. report per-consumer change->handler latency (the handlers' EMF documents, read back from
+   CloudWatch Logs), order completion latency, throughput against the ceiling, retries, DLQ and
+   idempotent skips; write ``results/load_test.json`` and PNGs; tear everything down.
 
-Every write carries its wall-clock write time; the handler (``process_batch`` over the
-records) notes when it started each record, so latency = handler start - write time, the
-same clock on one machine. Results go to ``--out`` (default ``results/``): ``load_test.json``
-and ``load_test.png`` (latency histogram, latency over time, throughput over time).
+``--endpoint-url URL --no-deploy`` drives a platform applied earlier (its outputs from
+``--outputs FILE`` or ``terraform output -json`` in terraform/envs/local); that endpoint runs
+the mappings (LocalStack, AWS), so no runner starts here, and the backlog drain is skipped.
 
-Pass ``--endpoint-url`` to target an emulator you started yourself (``streamkit emulator``);
-add ``--no-runner`` when the endpoint runs mappings itself (LocalStack).
+Exit status: 0 balanced, 1 not balanced, 2 a prerequisite is missing or deployment failed.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import math
-import os
-import statistics
+import logging
+import random
 import sys
-import tempfile
 import threading
 import time
-import uuid
-from concurrent.futures import ThreadPoolExecutor
+from collections import Counter
 from contextlib import ExitStack
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from build_lambda import build_zip
+from loadtest import accounting, readback, report
+from loadtest.ceiling import measure_ceiling
+from loadtest.deploy import DeployError, Platform, applied_platform, embedded_platform
+from loadtest.options import Options, parse_args
+from loadtest.prereqs import PrerequisiteMissing
+from loadtest.progress import Progress
+from loadtest.workload import OrderPlan, Writer, now_ms, plan_orders, product_items, write_backlog
+from streamkit import serialize
 
-WORKFLOW = ("PLACED", "VALIDATED", "PAID", "RESERVED", "SHIPPED")
-
-# The function under load: a thin handler on the library, as in production. It appends one
-# line per record to a file: sequence number, write time, handler start time, event name.
-HANDLER = """
-import os
-import time
-
-from streamkit import process_batch
-
-OUT = os.environ["LOAD_TEST_FILE"]
-
-
-def on_record(record, started):
-    image = record.new_image or {}
-    return f"{record.sequence_number} {image.get('written_at', 0)} {started!r} {record.event_name}\\n"
+ORDER_STREAM_FUNCTIONS = ("workflow", "order_events")
+PII_MARKERS = ("@example.com", "+1555")  # values of the redacted fields (email, phone)
+SETTLE_POLL_S = 2.0
 
 
-def handler(event, context):
-    started = time.time()
-    lines = []
+class Sampler:
+    """Cumulative counters every half second: orders placed, records handled per mapping."""
 
-    def run(record):
-        lines.append(on_record(record, started))
+    def __init__(self, run: LoadRun) -> None:
+        self.run = run
+        self.samples: dict[str, list[tuple[float, float]]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
 
-    response = process_batch(event, run, context=context)
-    with open(OUT, "a") as out:
-        out.write("".join(lines))
-    return response
-"""
+    def __enter__(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.5):
+            now = time.time()
+            with self.run.writer.log.lock:
+                placed = len(self.run.writer.log.placed)
+            self.samples.setdefault("orders placed/s", []).append((now, placed))
+            for name, handled in self.run.handled_per_function().items():
+                self.samples.setdefault(f"{name} records handled/s", []).append((now, handled))
+            self.run.show(placed)
 
 
-@dataclass
-class Phase:
-    name: str
-    writes: int = 0
-    write_seconds: float = 0.0
-    handled: int = 0
-    drain_seconds: float = 0.0
-    latencies_ms: list[float] = field(default_factory=list)
-    handled_at: list[float] = field(default_factory=list)
+class LoadRun:
+    def __init__(self, options: Options, platform: Platform, progress: Progress) -> None:
+        self.options = options
+        self.platform = platform
+        self.progress = progress
+        self.writer = Writer(
+            platform.client_factory("dynamodb"), platform.tables["orders"], options.writers
+        )
+        self.settled = 0
+        self.plans: dict[str, OrderPlan] = {}
+        self.mappings = self._mappings()
 
-    def summary(self) -> dict[str, Any]:
-        lat = sorted(self.latencies_ms)
+    # -- runner figures -----------------------------------------------------------------
+
+    def _mappings(self) -> dict[str, list[dict[str, Any]]]:
+        lambda_ = self.platform.client("lambda")
+        found = {}
+        for name, function in self.platform.functions.items():
+            # By ARN: moto filters by FunctionName only when it is given as an ARN.
+            pages = lambda_.get_paginator("list_event_source_mappings").paginate(
+                FunctionName=function["function_arn"]
+            )
+            found[name] = [m for page in pages for m in page["EventSourceMappings"]]
+        return found
+
+    def runner_stats(self) -> dict[str, dict[str, Any]]:
+        if self.platform.runner is None:
+            return {}
+        stats: dict[str, dict[str, Any]] = self.platform.runner.stats()
+        return stats
+
+    def handled_per_function(self) -> dict[str, int]:
+        stats = self.runner_stats()
         return {
-            "phase": self.name,
-            "writes": self.writes,
-            "handled": self.handled,
-            "write_rate_per_s": round(self.writes / self.write_seconds, 1)
-            if self.write_seconds
-            else None,
-            "drain_rate_per_s": round(self.handled / self.drain_seconds, 1)
-            if self.drain_seconds
-            else None,
-            "latency_ms": {
-                "p50": _pct(lat, 50),
-                "p90": _pct(lat, 90),
-                "p95": _pct(lat, 95),
-                "p99": _pct(lat, 99),
-                "max": round(lat[-1], 1) if lat else None,
-                "mean": round(statistics.fmean(lat), 1) if lat else None,
-            },
+            name: sum(
+                stats.get(m["UUID"], {}).get("succeeded", 0)
+                + stats.get(m["UUID"], {}).get("filtered", 0)
+                for m in mappings
+            )
+            for name, mappings in self.mappings.items()
         }
 
+    def failed_invokes(self) -> int:
+        stats = self.runner_stats()
+        return sum(
+            stats.get(m["UUID"], {}).get("failed", 0)
+            for mappings in self.mappings.values()
+            for m in mappings
+        )
 
-def _pct(ordered: list[float], q: float) -> float | None:
-    if not ordered:
-        return None
-    index = min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))
-    return round(ordered[index], 1)
+    def show(self, placed: int) -> None:
+        handled = self.handled_per_function()
+        info = " ".join(f"{name} {count}" for name, count in handled.items())
+        if handled:
+            info = f"records handled: {info}; failed invokes {self.failed_invokes()}"
+        self.progress.update(placed, self.settled, info)
 
+    # -- phases -------------------------------------------------------------------------------
 
-def _client(service: str, endpoint: str, region: str) -> Any:
-    import boto3
+    def seed_products(self) -> int:
+        dynamodb = self.platform.client("dynamodb")
+        items = product_items(self.options.workload.products, now_ms())
+        for item in items:
+            dynamodb.put_item(TableName=self.platform.tables["products"], Item=serialize(item))
+        return len(items)
 
-    return boto3.client(
-        service,
-        endpoint_url=endpoint,
-        region_name=region,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+    def wait_for_mappings(self) -> None:
+        runner = self.platform.runner
+        if runner is None:
+            return
+        uuids = [m["UUID"] for mappings in self.mappings.values() for m in mappings]
+        if not uuids:
+            raise DeployError("the platform's functions have no event source mappings")
+        runner.wait_until(
+            lambda stats: all(stats.get(u, {}).get("state") == "polling" for u in uuids),
+            timeout=180,
+        )
 
-
-def _deploy(
-    endpoint: str, region: str, args: argparse.Namespace, out_file: Path
-) -> tuple[str, str]:
-    """Table, role, function and mapping, created through the AWS APIs as a user would."""
-    suffix = uuid.uuid4().hex[:8]
-    table = f"orders-load-{suffix}"
-    dynamodb, lambda_, iam = (_client(s, endpoint, region) for s in ("dynamodb", "lambda", "iam"))
-    stream_arn: str = dynamodb.create_table(
-        TableName=table,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-    )["TableDescription"]["LatestStreamArn"]
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "lambda.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-    role = iam.create_role(RoleName=f"load-{suffix}", AssumeRolePolicyDocument=json.dumps(trust))
-    function = f"orders-load-{suffix}"
-    lambda_.create_function(
-        FunctionName=function,
-        Runtime="python3.12",
-        Role=role["Role"]["Arn"],
-        Handler="app.handler",
-        Code={"ZipFile": build_zip({"app.py": HANDLER})},
-        Timeout=30,
-        MemorySize=256,
-        Environment={"Variables": {"LOAD_TEST_FILE": str(out_file)}},
-    )
-    mapping: str = lambda_.create_event_source_mapping(
-        FunctionName=function,
-        EventSourceArn=stream_arn,
-        StartingPosition="TRIM_HORIZON",
-        BatchSize=args.batch_size,
-        MaximumBatchingWindowInSeconds=0,
-        ParallelizationFactor=args.parallelization,
-        FunctionResponseTypes=["ReportBatchItemFailures"],
-    )["UUID"]
-    return table, mapping
-
-
-def _order_item(order: int, step: int) -> dict[str, Any]:
-    return {
-        "pk": {"S": f"ORDER#{order:06d}"},
-        "status": {"S": WORKFLOW[step % len(WORKFLOW)]},
-        "version": {"N": str(step)},
-        "customer": {"S": f"CUSTOMER#{order % 97:03d}"},
-        "total": {"N": f"{(order * 37) % 500 + 9}.99"},
-        "lines": {
-            "L": [
-                {"M": {"sku": {"S": f"SKU-{(order + i) % 50}"}, "qty": {"N": str(i + 1)}}}
-                for i in range(3)
+    def wait_settled(self, order_ids: list[str], deadline: float) -> bool:
+        """Until every order is terminal, or (poison) in the workflow's on-failure queue."""
+        while True:
+            orders = readback.orders(self.platform)
+            open_ids = [
+                oid
+                for oid in order_ids
+                if oid in self.writer.log.placed
+                and str((orders.get(oid) or {}).get("status")) not in readback.TERMINAL
             ]
-        },
-        "written_at": {"N": repr(time.time())},
-    }
+            poison = [oid for oid in open_ids if self.plans[oid].kind == "poison"]
+            if len(poison) == len(open_ids) and poison:
+                in_dlq = readback.dead_letters(self.platform).order_ids.get("workflow", set())
+                open_ids = [oid for oid in poison if oid not in in_dlq]
+            self.settled = len(self.writer.log.placed) - len(open_ids)
+            self.show(len(self.writer.log.placed))
+            if not open_ids:
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(SETTLE_POLL_S)
+
+    def wait_idle(self, quiet_s: float = 3.0, timeout: float = 60.0) -> None:
+        """Until the runner handled nothing new for ``quiet_s`` (the fan-out caught up)."""
+        if self.platform.runner is None:
+            time.sleep(quiet_s)
+            return
+        deadline = time.monotonic() + timeout
+        last, since = None, time.monotonic()
+        while time.monotonic() < deadline:
+            now = self.handled_per_function()
+            if now != last:
+                last, since = now, time.monotonic()
+            elif time.monotonic() - since >= quiet_s:
+                return
+            time.sleep(0.25)
+
+    def backlog_drain(self, plans: list[OrderPlan]) -> dict[str, float]:
+        """Orders written while the orders stream's mappings are disabled; then records/s each
+        mapping handles once re-enabled, from the first batch done to the backlog's end."""
+        lambda_ = self.platform.client("lambda")
+        runner = self.platform.runner
+        targets = [m for name in ORDER_STREAM_FUNCTIONS for m in self.mappings.get(name, [])]
+        for mapping in targets:
+            lambda_.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
+        runner.wait_until(
+            lambda s: all(s[m["UUID"]]["state"] == "disabled" for m in targets), timeout=60
+        )
+        write_backlog(
+            self.platform.client("dynamodb"), self.platform.tables["orders"], plans, self.writer.log
+        )
+        base = {m["UUID"]: _handled(runner.stats()[m["UUID"]]) for m in targets}
+        for mapping in targets:
+            lambda_.update_event_source_mapping(UUID=mapping["UUID"], Enabled=True)
+        first: dict[str, tuple[float, int]] = {}
+        done: dict[str, tuple[float, int]] = {}
+        deadline = time.monotonic() + self.options.drain_timeout
+        while len(done) < len(targets) and time.monotonic() < deadline:
+            stats, now = runner.stats(), time.monotonic()
+            for mapping in targets:
+                uuid = mapping["UUID"]
+                handled = _handled(stats[uuid]) - base[uuid]
+                if handled > 0 and uuid not in first:
+                    first[uuid] = (now, handled)
+                if handled >= len(plans) and uuid not in done:
+                    done[uuid] = (now, handled)
+            time.sleep(0.02)
+        rates = {}
+        for name in ORDER_STREAM_FUNCTIONS:
+            for mapping in self.mappings.get(name, []):
+                uuid = mapping["UUID"]
+                if uuid in first and uuid in done and done[uuid][0] > first[uuid][0]:
+                    rates[name] = (done[uuid][1] - first[uuid][1]) / (
+                        done[uuid][0] - first[uuid][0]
+                    )
+        return rates
 
 
-def _steady_writes(
-    endpoint: str, region: str, table: str, rate: float, seconds: float, writers: int
-) -> int:
-    """Paced put_item calls from ``writers`` threads, so one slow call does not hold the rate.
-
-    Orders advance through the workflow so MODIFYs follow INSERTs; an order's next step is
-    ``orders`` writes later, far apart in time, so the threads never race on one item.
-    """
-    total = int(rate * seconds)
-    orders = max(1, total // len(WORKFLOW))
-    start = time.perf_counter()
-    local = threading.local()
-
-    def write(i: int) -> None:
-        client = getattr(local, "client", None)
-        if client is None:
-            client = local.client = _client("dynamodb", endpoint, region)
-        delay = start + i / rate - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
-        client.put_item(TableName=table, Item=_order_item(i % orders, i // orders))
-
-    with ThreadPoolExecutor(max_workers=writers) as pool:
-        for future in [pool.submit(write, i) for i in range(total)]:
-            future.result()
-    return total
+def _handled(stats: dict[str, Any]) -> int:
+    return int(stats.get("succeeded", 0)) + int(stats.get("filtered", 0))
 
 
-def _burst_writes(endpoint: str, region: str, table: str, count: int, offset: int) -> int:
-    dynamodb = _client("dynamodb", endpoint, region)
-    for start in range(0, count, 25):
-        chunk = [
-            {"PutRequest": {"Item": _order_item(offset + n, 0)}}
-            for n in range(start, min(count, start + 25))
-        ]
-        dynamodb.batch_write_item(RequestItems={table: chunk})
-    return count
+def execute(options: Options, platform: Platform, progress: Progress) -> dict[str, Any]:
+    workload = options.workload
+    say = progress.say
+    run = LoadRun(options, platform, progress)
+    rng = random.Random(workload.seed)
+    prefix = f"{int(time.time()) % 100000:05d}-"
+    steady_plans = plan_orders(workload, workload.orders, rng, prefix)
+    backlog_plans = (
+        plan_orders(workload, workload.backlog, rng, prefix + "b", steady=False)
+        if platform.runner is not None
+        else []
+    )
+    run.plans = {plan.order_id: plan for plan in (*steady_plans, *backlog_plans)}
+    started_ms = now_ms()
 
+    run.wait_for_mappings()
+    products_put = run.seed_products()
+    batch_size = max(
+        (m.get("BatchSize", 100) for name in ORDER_STREAM_FUNCTIONS for m in run.mappings[name]),
+        default=100,
+    )
+    say(f"measuring the emulator's GetRecords ceiling (page size {batch_size}) ...")
+    ceiling = measure_ceiling(
+        platform.client("dynamodb"),
+        platform.client("dynamodbstreams"),
+        max(2000, workload.backlog),
+        batch_size,
+    )
+    say(
+        f"GetRecords ceiling: {ceiling.records_per_s:.0f} records/s at Limit={batch_size}, "
+        f"{ceiling.records_per_s_limit_1000:.0f} at Limit=1000"
+    )
 
-def _read_lines(path: Path, skip: int) -> list[tuple[float, float]]:
-    """(write time, handler start) for every record line after the first ``skip`` lines."""
-    if not path.exists():
-        return []
-    rows = []
-    for line in path.read_text().splitlines()[skip:]:
-        _seq, written, started, _name = line.split()
-        rows.append((float(written), float(started)))
-    return rows
-
-
-def _wait_for_lines(path: Path, expected: int, timeout: float) -> float:
-    """Seconds until ``expected`` lines exist; raises if the mapping falls behind for good."""
-    start = time.perf_counter()
-    while True:
-        count = len(path.read_text().splitlines()) if path.exists() else 0
-        if count >= expected:
-            return time.perf_counter() - start
-        if time.perf_counter() - start > timeout:
-            raise SystemExit(
-                f"only {count} of {expected} records reached the handler in {timeout}s"
+    with Sampler(run) as sampler:
+        say(f"placing {workload.orders} orders at {workload.rate:g}/s ...")
+        write_seconds = run.writer.run(steady_plans, workload.rate)
+        steady_written = len(run.writer.log.placed)
+        deadline = time.monotonic() + options.drain_timeout
+        settled = run.wait_settled([p.order_id for p in steady_plans], deadline)
+        if not settled:
+            say("steady orders did not all settle within --drain-timeout")
+        run.wait_idle()
+        steady_end_ms = now_ms()
+        steady_handled = run.handled_per_function()
+        drain_rates: dict[str, float] = {}
+        if backlog_plans and settled:
+            say(f"backlog: {len(backlog_plans)} orders while the mappings are disabled ...")
+            progress.grow(len(backlog_plans))
+            drain_rates = run.backlog_drain(backlog_plans)
+            run.wait_settled(
+                [p.order_id for p in backlog_plans], time.monotonic() + options.drain_timeout
             )
-        time.sleep(0.05)
+        run.wait_idle()
+    say("reading back and settling the account ...")
+    account, metrics = settle_account(run, products_put, started_ms, options.drain_timeout)
 
-
-def _fill(phase: Phase, rows: list[tuple[float, float]]) -> None:
-    phase.handled = len(rows)
-    phase.latencies_ms = [(started - written) * 1000 for written, started in rows]
-    phase.handled_at = [started for _, started in rows]
-
-
-def _plot(phases: list[Phase], path: Path) -> bool:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib not installed: skipping plots (pip install 'streamkit[dev]')")
-        return False
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
-    t0 = min((p.handled_at[0] for p in phases if p.handled_at), default=0.0)
-    for phase in phases:
-        if not phase.latencies_ms:
-            continue
-        axes[0].hist(phase.latencies_ms, bins=50, alpha=0.6, label=phase.name)
-        axes[1].plot(
-            [t - t0 for t in phase.handled_at], phase.latencies_ms, ".", ms=2, label=phase.name
-        )
-        buckets: dict[int, int] = {}
-        for t in phase.handled_at:
-            buckets[int(t - t0)] = buckets.get(int(t - t0), 0) + 1
-        xs = sorted(buckets)
-        axes[2].plot(xs, [buckets[x] for x in xs], "-o", ms=3, label=phase.name)
-    axes[0].set(title="change -> handler start latency", xlabel="ms", ylabel="records")
-    axes[1].set(title="latency over time", xlabel="s since first record", ylabel="ms")
-    axes[2].set(
-        title="records handled per second", xlabel="s since first record", ylabel="records/s"
+    latencies = metrics.latencies(started_ms, steady_end_ms)
+    orders = readback.orders(platform)
+    steady_ids = {p.order_id for p in steady_plans}
+    completion = [
+        float(item["updated_at"]) - float(item["placed_at"])
+        for oid, item in orders.items()
+        if oid in steady_ids and str(item.get("status")) in readback.TERMINAL
+    ]
+    steady_seconds = max(0.001, (steady_end_ms - started_ms) / 1000)
+    handled_total = sum(steady_handled.values())
+    backlog_rate = drain_rates.get("order_events") or (
+        min(drain_rates.values()) if drain_rates else None
     )
-    for ax in axes:
-        ax.legend()
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    return True
-
-
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    from streamkit.local import Runner, spawn_emulator
-
-    region = args.region
-    with ExitStack() as stack:
-        endpoint = args.endpoint_url
-        if endpoint is None:
-            endpoint = stack.enter_context(spawn_emulator())
-            print(f"embedded emulator at {endpoint}")
-        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="streamkit-load-"))
-        out_file = Path(tmp) / "handled.txt"
-        table, mapping = _deploy(endpoint, region, args, out_file)
-        print(f"deployed table {table}, mapping {mapping}")
-        runner = None
-        if not args.no_runner:
-            runner = stack.enter_context(Runner(endpoint, Path(tmp) / "state", region=region))
-            runner.wait_until(lambda s: s.get(mapping, {}).get("state") == "polling", timeout=60)
-
-        steady = Phase("steady")
-        print(f"steady: {args.rate:.0f} writes/s for {args.seconds:.0f}s ...")
-        t0 = time.perf_counter()
-        steady.writes = _steady_writes(
-            endpoint, region, table, args.rate, args.seconds, args.writers
-        )
-        steady.write_seconds = time.perf_counter() - t0
-        _wait_for_lines(out_file, steady.writes, timeout=120)
-        steady.drain_seconds = time.perf_counter() - t0
-        _fill(steady, _read_lines(out_file, 0))
-
-        burst = Phase("burst")
-        if args.burst:
-            print(f"burst: {args.burst} items with BatchWriteItem ...")
-            t0 = time.perf_counter()
-            burst.writes = _burst_writes(endpoint, region, table, args.burst, 10**6)
-            burst.write_seconds = time.perf_counter() - t0
-            _wait_for_lines(out_file, steady.writes + burst.writes, timeout=300)
-            burst.drain_seconds = time.perf_counter() - t0
-            _fill(burst, _read_lines(out_file, steady.writes))
-        stats = runner.stats().get(mapping, {}) if runner is not None else {}
-    phases = [p for p in (steady, burst) if p.writes]
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    report = {
-        "endpoint": "embedded" if args.endpoint_url is None else endpoint,
-        "settings": {
-            "rate": args.rate,
-            "seconds": args.seconds,
-            "burst": args.burst,
-            "batch_size": args.batch_size,
-            "writers": args.writers,
-            "parallelization_factor": args.parallelization,
-        },
-        "phases": [p.summary() for p in phases],
-        "runner": {k: v for k, v in stats.items() if isinstance(v, (int, float, str))},
+    totals = metrics.totals
+    throughput: dict[str, Any] = {
+        "writes_per_s": round(steady_written / write_seconds, 1) if write_seconds else 0.0,
+        "handled_per_s": round(handled_total / steady_seconds, 1),
+        "emulator_get_records_per_s": round(ceiling.records_per_s, 1),
+        "emulator_get_records_per_s_limit_1000": round(ceiling.records_per_s_limit_1000, 1),
+        "get_records_page_size": ceiling.page_size,
+        "backlog_orders": len(backlog_plans),
+        "backlog_handled_per_s": round(backlog_rate, 1) if backlog_rate else None,
+        "backlog_handled_per_s_by_function": {k: round(v, 1) for k, v in drain_rates.items()},
     }
-    (out_dir / "load_test.json").write_text(json.dumps(report, indent=2) + "\n")
-    plotted = _plot(phases, out_dir / "load_test.png")
-    _print(report, out_dir, plotted)
-    return report
-
-
-def _print(report: dict[str, Any], out_dir: Path, plotted: bool) -> None:
-    print()
-    print(
-        f"{'phase':<8} {'writes':>7} {'handled':>8} {'write/s':>8} {'drain/s':>8} "
-        f"{'p50':>7} {'p95':>7} {'p99':>7} {'max':>7}  (latency ms)"
-    )
-    for p in report["phases"]:
-        lat = p["latency_ms"]
-        print(
-            f"{p['phase']:<8} {p['writes']:>7} {p['handled']:>8} {p['write_rate_per_s'] or 0:>8} "
-            f"{p['drain_rate_per_s'] or 0:>8} {lat['p50']:>7} {lat['p95']:>7} {lat['p99']:>7} {lat['max']:>7}"
+    if backlog_rate:
+        ratio = backlog_rate / ceiling.records_per_s
+        throughput["drain_vs_ceiling"] = round(ratio, 2)
+        throughput["limit"] = (
+            "the emulator (the runner drains at >= 0.9 of its GetRecords ceiling)"
+            if ratio >= 0.9
+            else "the stack (runner + functions) drains below 0.9 of the emulator's ceiling"
         )
-    runner = report["runner"]
-    if runner:
-        print(
-            f"runner: invoked {runner.get('invoked')}, succeeded {runner.get('succeeded')}, "
-            f"failed {runner.get('failed')}, to destination {runner.get('sent_to_destination')}"
+    series = {
+        name: report.rates(points, started_ms / 1000) for name, points in sampler.samples.items()
+    }
+    result: dict[str, Any] = {
+        "endpoint_url": platform.endpoint_url,
+        "embedded": platform.embedded,
+        "workload": {
+            "rate": workload.rate,
+            "seconds": round(workload.seconds, 2),
+            "orders": workload.orders,
+            "backlog": len(backlog_plans),
+            "customers": workload.customers,
+            "products": workload.products,
+            "hot_share": workload.hot_share,
+            "poison_share": workload.poison_share,
+            "decline_share": workload.decline_share,
+            "invalid_share": workload.invalid_share,
+            "duplicate_share": workload.duplicate_share,
+            "cancel_share": workload.cancel_share,
+            "seed": workload.seed,
+            "kinds": dict(Counter(plan.kind for plan in steady_plans)),
+            "duplicates_written": run.writer.log.duplicates,
+            "cancels_attempted": run.writer.log.cancels_attempted,
+            "cancels_applied": len(run.writer.log.cancelled),
+            "write_errors": run.writer.log.failed,
+        },
+        "accounting": account.as_json(),
+        "latency_ms": {name: report.summary(values) for name, values in sorted(latencies.items())},
+        "completion_ms": report.summary(completion),
+        "throughput": throughput,
+        "operations": {
+            "failed_invokes": run.failed_invokes() if platform.runner is not None else None,
+            "dlq_messages": sum(readback.dead_letters(platform).messages.values()),
+            "idempotent_skips": int(
+                sum(t.get("RecordsAlreadyCompleted", 0) for t in totals.values())
+            ),
+            "records_failed": int(sum(t.get("RecordsFailed", 0) for t in totals.values())),
+            "emf_documents": metrics.documents,
+            "log_lines_dropped": (
+                platform.runner.log_shipper.stats()["dropped"]
+                if platform.runner is not None and platform.runner.log_shipper is not None
+                else None
+            ),
+            "per_consumer": totals,
+            "runner": run.runner_stats(),
+        },
+        "files": [],
+    }
+    out = options.out
+    result["files"] = [str(report.write_json(result, out))]  # first: a plot failing loses nothing
+    files = report.plots(out, latencies, completion, series) + dashboard(platform, out)
+    result["files"] += [str(path) for path in files]
+    report.write_json(result, out)
+    return result
+
+
+def settle_account(
+    run: LoadRun, products_put: int, started_ms: int, timeout: float
+) -> tuple[accounting.Account, readback.Metrics]:
+    """The account, re-read until it balances (sinks are eventually consistent) or time's up."""
+    platform = run.platform
+    deadline = time.monotonic() + min(timeout, 60.0)
+    while True:
+        account = accounting.settle(
+            placed=dict(run.writer.log.placed),
+            orders=readback.orders(platform),
+            dead=readback.dead_letters(platform),
+            products_put=products_put,
+            audit=readback.audit_archive(platform, PII_MARKERS),
+            emails=readback.emulator_messages(platform, "/_streamkit/ses/messages"),
+            sms=readback.emulator_messages(platform, "/_streamkit/sns/sms"),
+            cache=readback.cache_check(platform),
+            aggregates=readback.aggregates(platform),
         )
-    print(
-        f"results: {out_dir / 'load_test.json'}"
-        + (f", {out_dir / 'load_test.png'}" if plotted else "")
-    )
+        if account.balanced or time.monotonic() > deadline:
+            break
+        time.sleep(3.0)
+    if platform.runner is not None and platform.runner.log_shipper is not None:
+        platform.runner.log_shipper.flush(timeout_s=30)
+    return account, readback.emf_metrics(platform, started_ms)
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rate", type=float, default=100.0, help="steady writes per second (100)")
-    parser.add_argument("--seconds", type=float, default=15.0, help="steady phase length (15)")
-    parser.add_argument("--burst", type=int, default=2000, help="burst items, 0 to skip (2000)")
-    parser.add_argument("--writers", type=int, default=4, help="writer threads (4)")
-    parser.add_argument("--batch-size", type=int, default=100, help="mapping BatchSize (100)")
-    parser.add_argument("--parallelization", type=int, default=1, help="ParallelizationFactor (1)")
-    parser.add_argument(
-        "--endpoint-url", default=None, help="use this endpoint, not the embedded one"
-    )
-    parser.add_argument(
-        "--no-runner", action="store_true", help="the endpoint runs mappings itself"
-    )
-    parser.add_argument("--region", default=os.environ.get("AWS_REGION", "us-east-1"))
-    parser.add_argument("--out", default="results", help="output directory (results/)")
-    args = parser.parse_args(argv)
-    if args.rate <= 0 or args.seconds <= 0 or args.burst < 0 or args.writers < 1:
-        parser.error("--rate, --seconds and --writers must be positive and --burst not negative")
-    return args
+def dashboard(platform: Platform, out: Path) -> list[Path]:
+    """The analytics dashboard as a PNG, by the platform's renderer."""
+    try:
+        from analytics_dashboard import render_dashboard
+    except ImportError:
+        return []
+    path = render_dashboard(readback.aggregates(platform), out / "analytics_dashboard.png")
+    return [Path(path)]
+
+
+def route_logs(out: Path) -> Path:
+    """The runtime's own logs (retries of poison records, cold starts) go to a file: they are
+    expected in a load test and would drown the live view. Errors still reach the console."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "runtime.log"
+    to_file = logging.FileHandler(path, mode="w")
+    to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    to_console = logging.StreamHandler()
+    to_console.setLevel(logging.ERROR)
+    logging.basicConfig(level=logging.INFO, handlers=[to_file, to_console], force=True)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse_args(argv)
+    log_file = route_logs(options.out)
+    progress = Progress(options.workload.orders, options.progress)
+    try:
+        with ExitStack() as stack:
+            if options.deploy:
+                platform = stack.enter_context(
+                    embedded_platform(
+                        options.region,
+                        progress.say,
+                        options.out / "deploy.log",
+                        options.endpoint_url,
+                    )
+                )
+            else:
+                assert options.endpoint_url is not None
+                platform = applied_platform(
+                    options.endpoint_url, options.region, options.outputs, options.redis_url
+                )
+            with progress:
+                result = execute(options, platform, progress)
+            progress.say("tearing down ...")
+    except PrerequisiteMissing as exc:
+        print(f"load_test.py: {exc}", file=sys.stderr)
+        return 2
+    except DeployError as exc:
+        print(f"load_test.py: deployment failed: {exc}", file=sys.stderr)
+        return 2
+    report.print_summary(result)
+    print("results: " + ", ".join(result["files"]))
+    deploy_log = f", {options.out / 'deploy.log'} (terraform)" if options.deploy else ""
+    print(f"logs: {log_file} (runtime){deploy_log}")
+    return 0 if result["accounting"]["balanced"] else 1
 
 
 if __name__ == "__main__":
-    run(parse_args())
+    sys.exit(main())

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import logging
 import os
 import signal
@@ -48,6 +49,7 @@ from streamkit.local.esm.mapping import InvokerFactory, MappingWorker, WorkerSet
 from streamkit.local.esm.processing_results import ProcessingResultReporter
 from streamkit.local.esm.processor import Invoker, RetryDelay
 from streamkit.local.esm.stats import MappingState, MappingStats
+from streamkit.local.invoker.log_shipper import LogShipper, logs_client
 from streamkit.streams.throttling import IdleBackoff, ShardReadGate, ThrottleBackoff
 
 __all__ = ["Runner", "cli_main"]
@@ -76,6 +78,7 @@ class Runner:
         mapping_filter: Callable[[Mapping[str, Any]], bool] | None = None,
         throttle_backoff: ThrottleBackoff | None = None,
         clock: Callable[[], float] = time.time,
+        ship_logs: bool = True,
     ) -> None:
         self.endpoint_url = endpoint_url
         self.state_dir = Path(state_dir)
@@ -118,6 +121,13 @@ class Runner:
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # Function output to CloudWatch Logs /aws/lambda/<name>, as Lambda ships it.
+        logs_factory = (
+            functools.partial(client_factory, "logs")
+            if client_factory is not None
+            else functools.partial(logs_client, endpoint_url, self.region)
+        )
+        self.log_shipper = LogShipper(logs_factory) if ship_logs else None
 
     # -- clients and functions -------------------------------------------------------------
 
@@ -152,6 +162,7 @@ class Runner:
             endpoint_url=self.endpoint_url,
             region=self.region,
             max_concurrency=max_concurrency,
+            log_shipper=self.log_shipper,
         )
         try:
             invoker.warm()
@@ -202,6 +213,8 @@ class Runner:
         for uuid, worker in workers:
             worker.stop()
             self._stats[uuid].set_state(MappingState.STOPPED)
+        if self.log_shipper is not None:
+            self.log_shipper.close()
         self.checkpoints.close()
 
     def __enter__(self) -> Runner:

@@ -42,7 +42,7 @@ import queue
 import time
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from streamkit.exceptions import FunctionCodeError
 from streamkit.local.invoker._environment import (
@@ -62,6 +62,9 @@ from streamkit.local.invoker._worker import Worker
 from streamkit.local.invoker.functions import LoadedFunction
 from streamkit.local.invoker.runtime_python import worker_python
 from streamkit.local.invoker.trace_header import new_trace_header
+
+if TYPE_CHECKING:
+    from streamkit.local.invoker.log_shipper import LogShipper
 
 __all__ = [
     "DEFAULT_CREDENTIALS",
@@ -99,6 +102,7 @@ class FunctionInvoker:
         max_concurrency: int = 1,
         credentials: Mapping[str, str] = DEFAULT_CREDENTIALS,
         init_timeout_s: float = INIT_TIMEOUT_S,
+        log_shipper: LogShipper | None = None,
     ) -> None:
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be at least 1, got {max_concurrency}")
@@ -113,6 +117,8 @@ class FunctionInvoker:
         self._warned_streamkit = False
         # The declared runtime's interpreter, chosen once per function version (runtime_python).
         self._python = worker_python(function)
+        # Each worker's output also goes to CloudWatch Logs when set, as Lambda ships it.
+        self._log_shipper = log_shipper
 
     @property
     def function(self) -> LoadedFunction:
@@ -180,8 +186,13 @@ class FunctionInvoker:
             log_stream_name=new_log_stream_name(self._spec.version),
             credentials=self._credentials,
         )
+        on_line = None
+        if self._log_shipper is not None:
+            on_line = self._log_shipper.writer(
+                env["AWS_LAMBDA_LOG_GROUP_NAME"], env["AWS_LAMBDA_LOG_STREAM_NAME"]
+            )
         try:
-            worker = Worker(self._function, env, self._python)
+            worker = Worker(self._function, env, self._python, on_line)
         except OSError as exc:  # e.g. the code directory was deleted under us
             raise FunctionCodeError(
                 self._spec.name,
@@ -253,7 +264,7 @@ class FunctionInvoker:
     ) -> InvokeResult:
         timeout_s = self._spec.timeout_s
         started = time.monotonic()
-        worker.output.begin(request_id)
+        worker.output.begin(request_id, self._spec.version)
         worker.send(
             {
                 "type": "invoke",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
+from collections.abc import Callable
 from typing import IO
 
 # The package's one logger, named for the public module users configure.
@@ -19,10 +20,17 @@ class OutputCollector:
 
     Lines written between invokes (init, background threads) are kept and given to the next
     invoke. An invoke's output ends at the worker's ``END RequestId: <id>`` line.
+
+    ``on_line``, when given, also gets every line as it arrives, the ``END`` lines included, and
+    the ``START`` and ``REPORT`` lines Lambda adds (``streamkit.local.invoker.log_shipper``); it must
+    not block.
     """
 
-    def __init__(self, stream: IO[bytes], label: str) -> None:
+    def __init__(
+        self, stream: IO[bytes], label: str, on_line: Callable[[str], None] | None = None
+    ) -> None:
         self._label = label
+        self._on_line = on_line
         self._cond = threading.Condition()
         self._pending: deque[str] = deque(maxlen=LOG_TAIL_LINES)
         self._current: deque[str] | None = None
@@ -46,6 +54,7 @@ class OutputCollector:
                 self._cond.notify_all()
 
     def _add(self, line: str) -> None:
+        self.note(line)
         with self._cond:
             marker = self._end_marker
             if marker is not None and self._current is not None and line.endswith(marker):
@@ -61,7 +70,16 @@ class OutputCollector:
                 self._pending.append(line)
         logger.debug("[%s] %s", self._label, line)
 
-    def begin(self, request_id: str) -> None:
+    def note(self, line: str) -> None:
+        """Pass ``line`` to ``on_line`` only (a line of the platform's, not the function's)."""
+        if self._on_line is not None:
+            try:
+                self._on_line(line)
+            except Exception:  # logs must never break an invoke
+                logger.debug("[%s] on_line failed", self._label, exc_info=True)
+
+    def begin(self, request_id: str, version: str = "$LATEST") -> None:
+        self.note(f"START RequestId: {request_id} Version: {version}")
         with self._cond:
             self._current, self._pending = self._pending, deque(maxlen=LOG_TAIL_LINES)
             self._end_marker = f"END RequestId: {request_id}"

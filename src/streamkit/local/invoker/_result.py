@@ -152,15 +152,12 @@ def log_report(
     """Log Lambda's REPORT line for one invoke, and warn (once per worker) when it used more
     memory than the function's MemorySize (see the package docstring)."""
     init = f"\tInit Duration: {init_duration_ms:.2f} ms" if init_duration_ms else ""
-    logger.debug(
-        "REPORT %s RequestId: %s\tDuration: %.2f ms\tMemory Size: %d MB\tMax Memory Used: %d MB%s",
-        spec.name,
-        request_id,
-        duration_ms,
-        spec.memory_mb,
-        max_memory_used_mb,
-        init,
+    report = (
+        f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\tMemory Size: "
+        f"{spec.memory_mb} MB\tMax Memory Used: {max_memory_used_mb} MB{init}"
     )
+    logger.debug("%s %s", spec.name, report)
+    worker.output.note(report)
     if max_memory_used_mb > spec.memory_mb and not worker.warned_memory:
         worker.warned_memory = True
         logger.warning(

@@ -13,7 +13,7 @@ import struct
 import subprocess
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 from pathlib import Path
 from typing import IO, Any
@@ -47,6 +47,7 @@ class Worker:
         function: LoadedFunction,
         env: Mapping[str, str],
         python: WorkerPython | None = None,
+        on_line: Callable[[str], None] | None = None,
     ) -> None:
         """``python``: the interpreter to run (default: the function's declared runtime's)."""
         python = python or worker_python(function)
@@ -69,7 +70,7 @@ class Worker:
         self.warned_memory = False
         self._messages: queue.Queue[tuple[dict[str, Any], bytes] | None] = queue.Queue()
         assert self.process.stdout is not None and self.process.stderr is not None
-        self.output = OutputCollector(self.process.stderr, self.label)
+        self.output = OutputCollector(self.process.stderr, self.label, on_line)
         threading.Thread(
             target=self._read_frames, args=(self.process.stdout,), name=self.label, daemon=True
         ).start()
