@@ -51,8 +51,9 @@
     if (!plot) {
       plot = new uPlot({
         width: 120, height: 28, legend: { show: false }, cursor: { show: false },
-        axes: [{ show: false }, { show: false }], scales: { x: { time: false } },
-        series: [{}, { stroke: "#1565c0", width: 1, fill: "rgba(21,101,192,0.15)" }],
+        axes: [{ show: false }, { show: false }],
+        scales: { x: { time: false }, y: { range: (u, min, max) => [0, Math.max(1, max)] } },
+        series: [{}, { stroke: "#1565c0", width: 1, fill: "rgba(21,101,192,0.15)", points: { show: false } }],
       }, data, box);
       sparks.set(box, plot);
     } else {
@@ -115,6 +116,10 @@
       [[], ...seriesNames.map(() => [])], box);
   }
   function failuresRows(table, failures, replay) {
+    // Rebuild only when the records changed: buttons stay put between polls.
+    const signature = JSON.stringify(failures.map((f) => [f.message_id, f.records, f.unavailable]));
+    if (table.dataset.signature === signature) return;
+    table.dataset.signature = signature;
     table.querySelectorAll("tr.failure, tr.empty").forEach((r) => r.remove());
     if (!failures.length) {
       const tr = el("tr", { class: "empty" });
@@ -143,9 +148,10 @@
     const rates = chart("chart-rates", "rates", ["records/s", "invocations/s", "errors/s"], ["#1565c0", "#2e7d32", "#b71c1c"]);
     const ages = chart("chart-age", "age", ["iterator age ms"], ["#6a1b9a"]);
     const batch = chart("chart-batch", "batch", ["records per invoke"], ["#ef6c00"]);
+    const bucketLabels = initial.iterator_age_histogram.map((b) => (b.le_ms === null ? "more" : "≤" + b.le_ms));
     const hist = new uPlot({
       width: 420, height: 180, scales: { x: { time: false } },
-      axes: [{ label: "iterator age <= ms (bucket)" }, {}],
+      axes: [{ label: "iterator age, ms", values: (u, splits) => splits.map((i) => bucketLabels[i] || "") }, {}],
       series: [{ label: "bucket" }, { label: "samples", stroke: "#00838f", fill: "rgba(0,131,143,0.3)",
         paths: uPlot.paths.bars({ size: [0.8] }) }],
     }, [[], []], document.getElementById("chart-histogram"));
