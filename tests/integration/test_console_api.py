@@ -70,15 +70,20 @@ def test_figures_follow_the_writes(pipeline: ConsolePipeline) -> None:
     before = _entry(pipeline, payments_uuid)["invocations"]
     for i in range(20):
         pipeline.put(pipeline.payments, f"pay-{i}")
-    moved = wait_for(
-        lambda: (
-            (m := _entry(pipeline, payments_uuid))["invocations"] > before
-            and m["records_per_s"] > 0
-            and m
-        ),
-        timeout=20,
-        what="invocations and records/s",
-    )
+    seen: list[dict[str, Any]] = []
+
+    def moved_on() -> dict[str, Any] | None:
+        entry = _entry(pipeline, payments_uuid)
+        seen.append(entry)
+        return entry if entry["invocations"] > before and entry["records_per_s"] > 0 else None
+
+    try:
+        moved = wait_for(moved_on, timeout=20)
+    except TimeoutError:
+        raise AssertionError(
+            f"figures did not move: first {seen[0]}, last {seen[-1]}, "
+            f"runner {pipeline.runner.stats()[payments_uuid]}"
+        ) from None
     assert moved["iterator_age_ms"] is not None and moved["iterator_age_ms"] >= 0
     assert moved["errors"] == 0
     detail = _get(pipeline, f"/api/mappings/{payments_uuid}")

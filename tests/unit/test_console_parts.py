@@ -193,3 +193,20 @@ def test_the_faults_page_appears_when_the_endpoint_has_fault_injection(
         assert 'href="/faults"' in page and "InternalServerError" in page
         with urllib.request.urlopen(console.url + "api/health", timeout=10) as response:
             assert json.loads(response.read())["faults"] is True
+
+
+def test_a_mapping_first_seen_after_the_first_round_starts_from_zero() -> None:
+    """Its counters were created at zero since the last round: a burst it handled before the
+    console's first look still shows as a rate."""
+    runner = _FakeRunner()
+    now = [1000.0]
+    history = History(RunnerView(runner), rate_window_s=5.0, clock=lambda: now[0])
+    history.sample()  # no mappings yet
+    now[0] = 1001.0
+    runner.snapshot["u-1"] = _snapshot(polled=20, invoked=2)
+    history.sample()
+    assert history.rate("u-1", "polled") == pytest.approx(20.0)
+    # Mappings present at the console's first round have no such baseline.
+    late = History(RunnerView(runner), clock=lambda: now[0])
+    late.sample()
+    assert late.rate("u-1", "polled") == 0.0

@@ -51,6 +51,7 @@ class History:
         self._maxlen = max(2, int(keep_s / interval_s) + 1)
         self._samples: dict[str, deque[Sample]] = {}
         self._latest: list[MappingFigures] = []
+        self._previous_round: float | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -81,10 +82,18 @@ class History:
             alive = set()
             for f in figures:
                 alive.add(f.uuid)
-                series = self._samples.setdefault(f.uuid, deque(maxlen=self._maxlen))
+                series = self._samples.get(f.uuid)
+                if series is None:
+                    series = self._samples[f.uuid] = deque(maxlen=self._maxlen)
+                    if self._previous_round is not None:
+                        # New since the last round: the runner created its counters at zero
+                        # in between, so that is the baseline (else a burst handled before
+                        # this first look would never show as a rate).
+                        series.append(Sample(self._previous_round, {}, None))
                 series.append(Sample(now, dict(f.counters), f.iterator_age_ms))
             for gone in set(self._samples) - alive:
                 del self._samples[gone]
+            self._previous_round = now
         return figures
 
     def latest(self) -> list[MappingFigures]:
