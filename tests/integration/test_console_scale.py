@@ -1,4 +1,4 @@
-"""The console with hundreds of mappings: 250 disabled mappings (the runner tracks them
+"""The console with hundreds of mappings: 250 disabled mappings (10 tables x 25 functions) (the runner tracks them
 without running them) on the embedded emulator; the API pages through all of them, the
 filter finds one, and the overview page draws one page of rows with a link to the next."""
 
@@ -26,15 +26,20 @@ def many(
 
     aws = _session_clients
     suffix = str(int(time.time() * 1000))[-8:]
-    stream = create_stream_table(aws.dynamodb, f"many-{suffix}")
-    function = create_function(aws.lambda_, f"many-{suffix}", {"app.py": FIXED})
+    # One mapping per (stream, function), as Lambda requires: 10 tables x 25 functions.
+    streams = [create_stream_table(aws.dynamodb, f"many-{suffix}-{t}") for t in range(10)]
+    functions = [
+        create_function(aws.lambda_, f"many-{suffix}-{f}", {"app.py": FIXED}) for f in range(25)
+    ]
     uuids = [
         aws.lambda_.create_event_source_mapping(
             EventSourceArn=stream, FunctionName=function, Enabled=False,
             StartingPosition="LATEST",
         )["UUID"]
-        for _ in range(COUNT)
+        for stream in streams
+        for function in functions
     ]  # fmt: skip
+    assert len(uuids) == COUNT
     ours = set(uuids)
     runner = Runner(
         endpoint_url,
