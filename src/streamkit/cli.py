@@ -48,6 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=2.0,
         help="seconds between ListEventSourceMappings reconciliations (default 2)",
     )
+    run.add_argument(
+        "--console",
+        metavar="[HOST:]PORT",
+        default=None,
+        help="serve the web console there while running (HOST defaults to 127.0.0.1; "
+        "PORT 0 picks a free one)",
+    )
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
     tail = sub.add_parser(

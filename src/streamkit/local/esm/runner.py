@@ -20,6 +20,9 @@ Use it in-process (tests, tools)::
     with Runner(endpoint_url, state_dir=tmp) as runner:      # starts a background thread
         runner.wait_until(lambda stats: stats[uuid]["succeeded"] >= 3, timeout=10)
 
+``Runner(..., console="127.0.0.1:0")`` also serves the web console (:mod:`streamkit.console`)
+while it runs, at ``runner.console_url``.
+
 or from the command line: ``streamkit run --endpoint-url URL [--state-dir DIR]``, which runs
 until SIGINT/SIGTERM and then stops cleanly (an in-flight batch gets a short grace period to
 finish; otherwise it is abandoned without a checkpoint and read again next time).
@@ -79,6 +82,7 @@ class Runner:
         throttle_backoff: ThrottleBackoff | None = None,
         clock: Callable[[], float] = time.time,
         ship_logs: bool = True,
+        console: str | None = None,
     ) -> None:
         self.endpoint_url = endpoint_url
         self.state_dir = Path(state_dir)
@@ -128,6 +132,21 @@ class Runner:
             else functools.partial(logs_client, endpoint_url, self.region)
         )
         self.log_shipper = LogShipper(logs_factory) if ship_logs else None
+        self.reconciles = 0
+        # "[HOST:]PORT" of the web console (streamkit.console), served while the runner runs.
+        self.console_bind = console
+        self.console: Any = None
+
+    @property
+    def console_url(self) -> str | None:
+        """The console's address while it runs (``Runner(console=...)``), else None."""
+        return None if self.console is None else str(self.console.url)
+
+    def _start_console(self) -> None:
+        if self.console_bind is not None and self.console is None:
+            from streamkit.console import serve
+
+            self.console = serve(self, self.console_bind)
 
     # -- clients and functions -------------------------------------------------------------
 
@@ -180,6 +199,7 @@ class Runner:
         """Reconcile once, then keep reconciling on a background thread."""
         if self._thread is not None:
             raise RuntimeError("runner already started")
+        self._start_console()
         self.reconcile()
         self._thread = threading.Thread(target=self._loop, name="streamkit-runner", daemon=True)
         self._thread.start()
@@ -187,6 +207,7 @@ class Runner:
 
     def run(self) -> None:
         """Reconcile until :meth:`request_stop` / :meth:`stop`; blocking."""
+        self._start_console()
         self.reconcile()
         self._loop()
 
@@ -205,6 +226,9 @@ class Runner:
     def stop(self) -> None:
         """Stop every mapping (see :meth:`MappingWorker.stop`) and the reconcile loop."""
         self._stop.set()
+        if self.console is not None:
+            self.console.close()
+            self.console = None
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(self.reconcile_interval + 30)
         with self._lock:
@@ -403,6 +427,7 @@ def cli_main(args: argparse.Namespace) -> int:
         state_dir=args.state_dir,
         region=args.region,
         reconcile_interval=args.reconcile_interval,
+        console=getattr(args, "console", None),
     )
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
@@ -415,6 +440,13 @@ def cli_main(args: argparse.Namespace) -> int:
         "streamkit run: watching %s (region %s, state in %s, reconciling every %.1fs)",
         args.endpoint_url, runner.region, runner.state_dir.resolve(), args.reconcile_interval,
     )  # fmt: skip
+    if runner.console_bind is not None:
+        try:  # before the first reconcile, so the URL is printed at once
+            runner._start_console()
+        except (ValueError, OSError) as exc:  # a bad [HOST:]PORT, or the port is taken
+            print(f"streamkit run: --console {args.console}: {exc}", file=sys.stderr)
+            return 2
+        LOG.info("streamkit console: %s", runner.console_url)
     try:
         runner.run()
     finally:
