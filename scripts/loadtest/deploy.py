@@ -194,7 +194,6 @@ def embedded_platform(
             "the redis Python package is missing: pip install -e '.[dev]' (or pip install redis)"
         ) from exc
     from redis_server import start_redis
-
     from streamkit.local import Runner, spawn_emulator
 
     with ExitStack() as stack:

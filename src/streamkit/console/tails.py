@@ -17,12 +17,12 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from streamkit.local.esm.batcher import IdleBackoff
 from streamkit.ops.follow import StreamFollower
 from streamkit.ops.tail import resolve_stream
 from streamkit.ops.tail_format import record_fields
 from streamkit.records import StreamRecord
 from streamkit.streams.envelope import LambdaRecordConverter
+from streamkit.streams.throttling import IdleBackoff
 
 __all__ = ["TailHub", "TailSession"]
 
