@@ -6,10 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from tests.integration import test_runner as base
-from tests.integration.test_runner import Scenario
-
-scenario = base.scenario  # the fixture, shared
+from tests.helpers.runner_scenario import Scenario
 
 
 def test_a_dotted_filter_key_matches_the_nested_record_path(

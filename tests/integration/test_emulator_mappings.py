@@ -26,10 +26,8 @@ from tests.helpers import (
     wait_for_mapping_gone,
     wait_for_mapping_settled,
 )
-from tests.integration import test_runner as base
-from tests.integration.test_runner import Scenario
+from tests.helpers.runner_scenario import Scenario
 
-scenario = base.scenario  # the fixture, shared
 HANDLER_FILES = {"app.py": "def handler(event, context):\n    return None\n"}
 
 

@@ -14,10 +14,7 @@ import pytest
 
 from streamkit.local.emulator import Emulator
 from tests.helpers import AwsClients, create_stream_table
-from tests.integration import test_runner as base
-from tests.integration.test_runner import Scenario
-
-scenario = base.scenario  # the fixture, shared
+from tests.helpers.runner_scenario import Scenario
 
 
 def _shards(aws: AwsClients, stream_arn: str) -> list[dict[str, Any]]:

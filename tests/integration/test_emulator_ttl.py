@@ -11,10 +11,7 @@ import pytest
 from streamkit import parse_event
 from streamkit.local.emulator import Emulator
 from tests.helpers import AwsClients, create_stream_table, read_stream
-from tests.integration import test_runner as base
-from tests.integration.test_runner import Scenario
-
-scenario = base.scenario  # the fixture, shared
+from tests.helpers.runner_scenario import Scenario
 
 
 def test_expired_items_are_deleted_by_the_service(
