@@ -7,14 +7,13 @@ compile), so unchanged inputs give the same CodeSha256 and Terraform plans stay 
 
     python scripts/build_lambda.py handlers/order_events -o build/order_events.zip [--runtime python3.12]
     python scripts/build_lambda.py --all -o build/        # every function in handlers/
-    python scripts/build_lambda.py --all --with-package redis -o build/   # for AWS: vendor redis-py
 
 A function directory is one with an ``app.py``. Its sibling directories that are Python
 packages without one (``handlers/orderplatform``: code the functions share) are bundled into
 its zip too, as top-level packages, so that ``import orderplatform`` works in Lambda.
-``--with-package NAME`` bundles an installed pure-Python package (its files as installed in
-this environment) into every zip: the Lambda runtime has boto3 but not, say, redis-py. Locally
-the runner's own environment provides it, so the default zips leave it out.
+A function's ``requirements.txt`` (package names, one per line) says which installed
+pure-Python packages its zip vendors (``handlers/order_events`` needs redis-py, which the Lambda
+runtime lacks); ``--with-package NAME`` adds more to every zip.
 
 The zip carries the codec's compiled deserializer built for ``--runtime`` (default: the
 runtime the Terraform modules declare) and checked against that runtime's manylinux policy
@@ -118,6 +117,25 @@ def installed_package_files(name: str) -> dict[str, bytes]:
     return files
 
 
+_REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+def declared_packages(source: Path) -> tuple[str, ...]:
+    """The packages a function directory's ``requirements.txt`` names (one per line; version
+    specifiers and comments ignored). They are vendored into its zip from this environment, as
+    ``pip install -t`` would for Lambda: the runtime provides boto3 but nothing else, and the
+    local runtime's workers (on the function's declared Python) see only what the zip holds."""
+    path = source / "requirements.txt"
+    if not path.is_file():
+        return ()
+    names = []
+    for line in path.read_text().splitlines():
+        match = _REQUIREMENT_NAME.match(line.split("#", 1)[0])
+        if match:
+            names.append(match.group(1).replace("-", "_").lower())
+    return tuple(names)
+
+
 def build_from_directory(
     source: Path,
     *,
@@ -128,7 +146,7 @@ def build_from_directory(
     if not source.is_dir():
         raise NotADirectoryError(f"handler source directory not found: {source}")
     files: dict[str, bytes] = {}
-    for name in packages:
+    for name in dict.fromkeys((*declared_packages(source), *packages)):
         files.update(installed_package_files(name))
     for package in shared_packages(source):
         files.update(_tree(package, f"{package.name}/"))

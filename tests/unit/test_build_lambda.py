@@ -8,7 +8,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from scripts.build_lambda import build_from_directory, function_dirs, main
+from scripts.build_lambda import build_from_directory, declared_packages, function_dirs, main
 
 HANDLERS = Path(__file__).resolve().parents[2] / "handlers"
 
@@ -30,8 +30,20 @@ def test_every_function_zip_carries_its_app_the_shared_sinks_and_streamkit() -> 
         entries
     )
     assert "streamkit/__init__.py" in entries
-    assert not any(n.startswith("redis/") for n in entries)  # the runner's environment has it
+    # Its requirements.txt names redis-py, which the Lambda runtime (and a local worker on the
+    # declared Python) lacks: vendored into the zip.
+    assert "redis/__init__.py" in entries
     assert build_from_directory(HANDLERS / "order_events") == data  # deterministic
+    workflow = names(build_from_directory(HANDLERS / "workflow"))
+    assert not any(n.startswith("redis/") for n in workflow)  # it declares no requirements
+
+
+def test_requirements_name_packages_without_versions_or_comments(tmp_path: Path) -> None:
+    (tmp_path / "requirements.txt").write_text(
+        "# vendored\nredis>=5.0  # the cache\n\nTyping-Extensions==4.12\n"
+    )
+    assert declared_packages(tmp_path) == ("redis", "typing_extensions")
+    assert declared_packages(tmp_path / "missing") == ()
 
 
 def test_a_vendored_package_is_bundled_on_request(tmp_path: Path) -> None:
