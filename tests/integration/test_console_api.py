@@ -152,6 +152,8 @@ def test_a_poison_record_shows_in_failures_then_replay_after_the_fix_empties_it(
     assert failure["function_error"] == "Unhandled"
     assert [r["keys"] for r in failure["records"]] == [{"pk": "poison-1"}]
     assert SECRET not in str(failures)
+    by_condition = _get(pipeline, f"/api/mappings/{uuid}/failures")["by_condition"]
+    assert by_condition == {"RetryAttemptsExhausted": 1}
     entry = _entry(pipeline, uuid)
     assert entry["errors"] >= 1 and "poison record" in (entry["last_error"] or "")
     (destination,) = [d for d in _get(pipeline, "/api/destinations") if d["mapping_uuid"] == uuid]

@@ -154,6 +154,7 @@ class Destinations:
             "in_flight": None,
             "failures": [],
             "other_messages": 0,
+            "by_condition": {},
         }
         if url is None:
             result["note"] = "only SQS destinations can be read back"
@@ -175,6 +176,10 @@ class Destinations:
                     **self._records_of(message.message_id, failure),
                 }
             )
+        conditions: dict[str, int] = {}
+        for failure in result["failures"]:
+            conditions[failure["condition"]] = conditions.get(failure["condition"], 0) + 1
+        result["by_condition"] = conditions
         return result
 
     def _peek(self, sqs: Any, url: str) -> tuple[list[queues.QueueMessage], tuple[int, int]]:
