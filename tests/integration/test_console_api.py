@@ -216,6 +216,12 @@ def test_requests_from_other_hosts_and_non_json_changes_are_refused(
         headers={"Content-Type": "text/plain"},
     )
     assert status == 415
+    status, body, _ = http_json(
+        f"{pipeline.url}/api/destinations/{pipeline.work_uuid}/replay",
+        method="POST",
+        body={"confirm": True, "padding": "x" * 100_000},
+    )
+    assert status == 413
     status, body, _ = http_json(pipeline.url + "/api/mappings/not-a-mapping")
     assert status == 404 and "not-a-mapping" in body["error"]
 
