@@ -33,6 +33,16 @@ def _wait(driver: Any, condition: Callable[[Any], Any], timeout: float = 15.0) -
     return WebDriverWait(driver, timeout, poll_frequency=0.05).until(condition)
 
 
+def _failure_rows(driver: Any) -> list[str]:
+    """The failure rows' text once the page's script has drawn them (read in one script call,
+    so a redraw between finding and reading a row cannot get in the way)."""
+    _wait(driver, lambda d: d.find_element(By.ID, "failures").get_attribute("data-signature"))
+    rows: list[str] = driver.execute_script(
+        "return Array.from(document.querySelectorAll('#failures tr.failure'), r => r.innerText)"
+    )
+    return rows
+
+
 def _text(driver: Any, css: str) -> str:
     text: str = driver.find_element(By.CSS_SELECTOR, css).text
     return text
@@ -94,12 +104,9 @@ def test_poison_record_shows_in_failures_and_on_the_destination_page(
 ) -> None:
     pipeline.put(pipeline.orders, "poison-7", poison="yes")
     browser.get(f"{pipeline.url}/mappings/{pipeline.work_uuid}")
-    failure = _wait(
-        browser,
-        expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "#failures tr.failure")),
-        timeout=30,
-    )
-    assert '"poison-7"' in failure.text and "RetryAttemptsExhausted" in failure.text
+    (failure,) = _wait(browser, _failure_rows, timeout=30)
+    assert '"poison-7"' in failure and "RetryAttemptsExhausted" in failure
+    _wait(browser, lambda d: _text(d, "#by-condition") == "RetryAttemptsExhausted 1")
     _wait(browser, lambda d: "poison record" in _text(d, "#last-error"))
     _wait(browser, lambda d: int(_text(d, '#summary [data-f="errors"]')) >= 1)
     time.sleep(1.2)  # let the charts draw a second sample for the screenshot
@@ -109,8 +116,8 @@ def test_poison_record_shows_in_failures_and_on_the_destination_page(
     assert pipeline.work_uuid[:8] in _text(browser, "#destinations")
     screenshot(browser, "destinations")
     browser.get(f"{pipeline.url}/destinations/{pipeline.work_uuid}")
-    rows = browser.find_elements(By.CSS_SELECTOR, "#failures tr.failure")
-    assert len(rows) == 1 and '"poison-7"' in rows[0].text
+    (row,) = _failure_rows(browser)
+    assert '"poison-7"' in row
     assert SECRET not in browser.page_source
     screenshot(browser, "destination")
 

@@ -152,6 +152,8 @@ def test_a_poison_record_shows_in_failures_then_replay_after_the_fix_empties_it(
     assert failure["function_error"] == "Unhandled"
     assert [r["keys"] for r in failure["records"]] == [{"pk": "poison-1"}]
     assert SECRET not in str(failures)
+    by_condition = _get(pipeline, f"/api/mappings/{uuid}/failures")["by_condition"]
+    assert by_condition == {"RetryAttemptsExhausted": 1}
     entry = _entry(pipeline, uuid)
     assert entry["errors"] >= 1 and "poison record" in (entry["last_error"] or "")
     (destination,) = [d for d in _get(pipeline, "/api/destinations") if d["mapping_uuid"] == uuid]
@@ -214,6 +216,12 @@ def test_requests_from_other_hosts_and_non_json_changes_are_refused(
         headers={"Content-Type": "text/plain"},
     )
     assert status == 415
+    status, body, _ = http_json(
+        f"{pipeline.url}/api/destinations/{pipeline.work_uuid}/replay",
+        method="POST",
+        body={"confirm": True, "padding": "x" * 100_000},
+    )
+    assert status == 413
     status, body, _ = http_json(pipeline.url + "/api/mappings/not-a-mapping")
     assert status == 404 and "not-a-mapping" in body["error"]
 

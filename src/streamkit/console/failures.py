@@ -78,7 +78,8 @@ class Destinations:
         self._repeek_s = repeek_s
         self._queue_lock = threading.Lock()  # peeks and replays take turns: no hidden messages
         self._peeked: dict[str, _Peeked] = {}
-        self._plans: dict[str, dict[str, Any]] = {}
+        # Per queue URL: message ID -> the keys of its records (kept while the message is).
+        self._plans: dict[str, dict[str, dict[str, Any]]] = {}
         self._urls: dict[str, str | None] = {}
 
     # -- what exists ---------------------------------------------------------------------
@@ -154,6 +155,7 @@ class Destinations:
             "in_flight": None,
             "failures": [],
             "other_messages": 0,
+            "by_condition": {},
         }
         if url is None:
             result["note"] = "only SQS destinations can be read back"
@@ -161,6 +163,10 @@ class Destinations:
         sqs = self.endpoint.client("sqs")
         messages, (visible, in_flight) = self._peek(sqs, url)
         result["visible"], result["in_flight"] = visible, in_flight
+        known = self._plans.get(url, {})
+        plans = self._plans[url] = {
+            m.message_id: known[m.message_id] for m in messages if m.message_id in known
+        }
         for message in messages:
             failure = parse_failure_record(message.body)
             if failure is None or not _sent_by(failure, destination):
@@ -172,9 +178,13 @@ class Destinations:
                     "sent_at": message.sent_at,
                     "receive_count": message.receive_count,
                     **_describe(failure),
-                    **self._records_of(message.message_id, failure),
+                    **self._records_of(plans, message.message_id, failure),
                 }
             )
+        conditions: dict[str, int] = {}
+        for failure in result["failures"]:
+            conditions[failure["condition"]] = conditions.get(failure["condition"], 0) + 1
+        result["by_condition"] = conditions
         return result
 
     def _peek(self, sqs: Any, url: str) -> tuple[list[queues.QueueMessage], tuple[int, int]]:
@@ -188,10 +198,12 @@ class Destinations:
                 self._peeked[url] = cached
             return list(cached.messages), counts
 
-    def _records_of(self, message_id: str, failure: FailureRecord) -> dict[str, Any]:
+    def _records_of(
+        self, plans: dict[str, dict[str, Any]], message_id: str, failure: FailureRecord
+    ) -> dict[str, Any]:
         """The described records' keys, read once per message (records never change)."""
-        if message_id in self._plans:
-            return self._plans[message_id]
+        if message_id in plans:
+            return plans[message_id]
         replayer = Replayer(
             self.endpoint.client("dynamodbstreams"), self.endpoint.client("lambda"), None
         )
@@ -210,7 +222,7 @@ class Destinations:
                     {k: fields[k] for k in ("sequence_number", "event_name", "keys") if k in fields}
                 )
             found = {"records": records, "unavailable": None, "notes": plan.notes()}
-        self._plans[message_id] = found
+        plans[message_id] = found
         return found
 
     # -- replay --------------------------------------------------------------------------
@@ -267,7 +279,7 @@ class Destinations:
                 invoker.close()
             if outcome.status is ReplayStatus.REPLAYED:
                 queues.delete(sqs, url, target)
-                self._plans.pop(message_id, None)
+                self._plans.get(url, {}).pop(message_id, None)
             else:
                 queues.release(sqs, url, [target])
         return {

@@ -134,7 +134,10 @@ def mapping_page(detail: dict[str, Any], failures: dict[str, Any] | None, *, fau
     if failures is not None:
         destination = (
             f'<p>On-failure destination: <a href="/destinations/{quote(detail["uuid"])}">'
-            f"{_e(failures['destination_arn'])}</a></p>" + failures_table(failures, replay=False)
+            f"{_e(failures['destination_arn'])}</a>; failure records in it now, by condition "
+            "(RecordAgeExceeded: record-age expiries): "
+            f'<span id="by-condition">{_e(_conditions(failures))}</span></p>'
+            + failures_table(failures, replay=False)
         )
     body = f"""
 <p class="ids">UUID <code>{_e(detail["uuid"])}</code><br>
@@ -159,6 +162,11 @@ sent_to_destination / discarded = records given up on (retries exhausted or reco
     return _layout(
         f"Mapping {detail['function_name']}", body, faults=faults, page="mapping", data=detail
     )
+
+
+def _conditions(failures: dict[str, Any]) -> str:
+    counts = failures.get("by_condition") or {}
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
 
 
 def failures_table(failures: dict[str, Any], *, replay: bool) -> str:

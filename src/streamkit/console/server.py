@@ -36,6 +36,7 @@ LOG = logging.getLogger("streamkit.console")
 DEFAULT_HOST = "127.0.0.1"
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
+MAX_BODY_BYTES = 64 * 1024  # a replay request or a fault rule is a few hundred bytes
 
 _STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".txt": "text/plain"}
 
@@ -96,7 +97,15 @@ class _Request:
             raise _HttpError(HTTPStatus.BAD_REQUEST, f"{name} must be an integer") from None
 
     def json_body(self) -> Any:
-        length = int(self.handler.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.handler.headers.get("Content-Length") or 0)
+        except ValueError:
+            raise _HttpError(HTTPStatus.BAD_REQUEST, "bad Content-Length") from None
+        if not 0 <= length <= MAX_BODY_BYTES:
+            self.handler.close_connection = True  # the unread body must not be parsed as a request
+            raise _HttpError(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"bodies are at most {MAX_BODY_BYTES} bytes"
+            )
         raw = self.handler.rfile.read(length) if length else b""
         try:
             return json.loads(raw or b"null")

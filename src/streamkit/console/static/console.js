@@ -174,6 +174,8 @@
     if (failures) every(2000, async () => {
       const f = await getJSON(`/api/mappings/${enc(uuid)}/failures`);
       failuresRows(failures, f.failures, false);
+      const conditions = Object.entries(f.by_condition || {}).sort().map(([k, v]) => `${k} ${v}`);
+      document.getElementById("by-condition").textContent = conditions.join(", ") || "none";
     });
   }
 
