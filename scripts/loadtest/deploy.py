@@ -220,14 +220,20 @@ def embedded_platform(
             log,
         )
         ours = {f["function_arn"] for f in outputs["functions"].values()}
+        console_bind = os.environ.get("STREAMKIT_CONSOLE", "127.0.0.1:0")
         runner = Runner(
             endpoint,
             work / "runner-state",
             region=region,
             reconcile_interval=1.0,
             mapping_filter=lambda mapping: mapping.get("FunctionArn") in ours,
+            # The web console, to watch the run in a browser: STREAMKIT_CONSOLE=[HOST:]PORT
+            # picks the address (loopback, a free port by default), "off" turns it off.
+            console=None if console_bind == "off" else console_bind,
         )
         stack.enter_context(runner)
+        if runner.console_url is not None:
+            say(f"console at {runner.console_url} (watch the load test in a browser)")
         yield Platform(endpoint, region, outputs, True, redis_server.url, runner)
 
 
