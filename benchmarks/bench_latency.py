@@ -2,7 +2,7 @@
 
 Setup, as a user runs it: ``streamkit emulator`` in its own process (the embedded moto server),
 a table with a stream, a function deployed from a zip, a mapping (BatchSize 100, window 0,
-TRIM_HORIZON) made through the Lambda API, and the runner (``streamkit.local.runner.Runner``)
+TRIM_HORIZON) made through the Lambda API, and the runner (``streamkit.local.esm.runner.Runner``)
 in this process. A writer puts 100 items/s for ``STREAMKIT_BENCH_SECONDS`` (default 20) seconds;
 each item carries its write time. The handler's first line notes the time and appends
 ``handler start - write time`` for every record to a file.
@@ -31,8 +31,8 @@ from typing import Any
 
 import boto3
 
-from streamkit.local.emulator_process import spawn_emulator
-from streamkit.local.runner import Runner
+from streamkit.local.emulator.process import spawn_emulator
+from streamkit.local.esm.runner import Runner
 
 WRITES_PER_SECOND = 100
 SECONDS = float(os.environ.get("STREAMKIT_BENCH_SECONDS", "20"))

@@ -14,7 +14,7 @@ from collections.abc import Callable
 # subcommand -> "module:function"; the function takes the parsed Namespace and returns an exit code.
 _COMMANDS: dict[str, str] = {
     "emulator": "streamkit.local.emulator:cli_main",
-    "run": "streamkit.local.runner:cli_main",
+    "run": "streamkit.local.esm.runner:cli_main",
     "tail": "streamkit.ops.tail:cli_main",
     "dlq": "streamkit.ops.dlq:cli_main",
 }

@@ -174,9 +174,9 @@ def running_platform(
     if not embedded:
         yield deployment  # the endpoint (e.g. LocalStack) runs its own mappings
         return
-    from streamkit.local.destinations import DeliveryPolicy
-    from streamkit.local.processor import RetryDelay
-    from streamkit.local.runner import Runner
+    from streamkit.local.esm.destinations import DeliveryPolicy
+    from streamkit.local.esm.processor import RetryDelay
+    from streamkit.local.esm.runner import Runner
 
     ours = {f["function_arn"] for f in deployment.functions.values()}
     runner = Runner(

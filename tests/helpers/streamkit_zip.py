@@ -84,10 +84,10 @@ def running_mapping(
 ) -> Iterator[tuple[Any, str]]:
     """Create a mapping (TRIM_HORIZON, ReportBatchItemFailures unless given) and run it with a
     Runner restricted to it; yields ``(runner, mapping UUID)``."""
-    from streamkit.local.destinations import DeliveryPolicy
-    from streamkit.local.poller import IdleBackoff
-    from streamkit.local.processor import RetryDelay
-    from streamkit.local.runner import Runner
+    from streamkit.local.esm.batcher import IdleBackoff
+    from streamkit.local.esm.destinations import DeliveryPolicy
+    from streamkit.local.esm.processor import RetryDelay
+    from streamkit.local.esm.runner import Runner
 
     settings.setdefault("StartingPosition", "TRIM_HORIZON")
     settings.setdefault("FunctionResponseTypes", ["ReportBatchItemFailures"])

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from streamkit.exceptions import FunctionCodeError
-from streamkit.local.functions import fetch_function
 from streamkit.local.invoker import FunctionInvoker
+from streamkit.local.invoker.functions import fetch_function
 from tests.helpers import AwsClients, create_function, make_zip
 
 SEND_TO_QUEUE = """

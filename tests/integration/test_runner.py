@@ -1,5 +1,5 @@
 """The event source mapping runner end to end: real tables, function zips and mappings made
-through boto3 as a user would, executed by ``streamkit.local.runner.Runner`` (in-process) or
+through boto3 as a user would, executed by ``streamkit.local.esm.runner.Runner`` (in-process) or
 ``streamkit run`` (a subprocess), observed through what the function does: it sends every
 event it receives to an SQS "recorder" queue.
 """
@@ -21,12 +21,12 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from streamkit.local.checkpoints import CheckpointStore
-from streamkit.local.destinations import DeliveryPolicy
-from streamkit.local.emulator_process import spawn_emulator
-from streamkit.local.poller import IdleBackoff
-from streamkit.local.processor import RetryDelay
-from streamkit.local.runner import Runner
+from streamkit.local.emulator.process import spawn_emulator
+from streamkit.local.esm.batcher import IdleBackoff
+from streamkit.local.esm.checkpoints import CheckpointStore
+from streamkit.local.esm.destinations import DeliveryPolicy
+from streamkit.local.esm.processor import RetryDelay
+from streamkit.local.esm.runner import Runner
 from tests.helpers import AwsClients, create_function
 from tests.helpers.streams import create_stream_table
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from streamkit.local.checkpoints import CheckpointStore
+from streamkit.local.esm.checkpoints import CheckpointStore
 from tests.integration import test_runner as base
 from tests.integration.test_runner import Scenario
 from tests.integration.test_runner_support import calls, deploy, processed_keys, shard_id_of

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from streamkit.local.checkpoints import CheckpointStore
+from streamkit.local.esm.checkpoints import CheckpointStore
 from tests.integration import test_runner as base
 from tests.integration.test_runner import Scenario
 from tests.integration.test_runner_support import calls, deploy, shard_id_of, wait_until

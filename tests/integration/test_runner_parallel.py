@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from streamkit.local.checkpoints import CheckpointStore
+from streamkit.local.esm.checkpoints import CheckpointStore
 from tests.integration import test_runner as base
 from tests.integration.test_runner import Scenario
 from tests.integration.test_runner_support import Call, calls_covering, deploy

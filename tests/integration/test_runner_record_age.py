@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from streamkit.local.checkpoints import CheckpointStore
+from streamkit.local.esm.checkpoints import CheckpointStore
 from tests.integration import test_runner as base
 from tests.integration.test_runner import Scenario
 from tests.integration.test_runner_support import calls, deploy, shard_id_of

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pytest
 from botocore.exceptions import ClientError
 
-from streamkit.local.checkpoints import CheckpointStore
+from streamkit.local.esm.checkpoints import CheckpointStore
 from tests.integration import test_runner as base
 from tests.integration.test_runner import Scenario
 from tests.integration.test_runner_support import Call, calls, deploy, shard_id_of

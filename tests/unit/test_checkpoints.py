@@ -11,7 +11,7 @@ import threading
 import time
 from pathlib import Path
 
-from streamkit.local.checkpoints import CheckpointStore
+from streamkit.local.esm.checkpoints import CheckpointStore
 
 ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2024-01-01T00:00:00.000"
 SHARD = "shardId-00000001541626099285-f35f62ef"
@@ -89,7 +89,7 @@ def test_every_acknowledged_save_survives_kill_9(tmp_path: Path) -> None:
         f"""
         import sys
         sys.path.insert(0, {str(src)!r})
-        from streamkit.local.checkpoints import CheckpointStore
+        from streamkit.local.esm.checkpoints import CheckpointStore
         store = CheckpointStore({str(tmp_path)!r})
         n = 0
         while True:

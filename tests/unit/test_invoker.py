@@ -25,14 +25,14 @@ from streamkit.exceptions import (
     InvokerClosedError,
     UnsupportedRuntimeError,
 )
-from streamkit.local.functions import (
+from streamkit.local.invoker import FunctionInvoker, InvokeResult
+from streamkit.local.invoker.functions import (
     FunctionSpec,
     LoadedFunction,
     fetch_function,
     install_code,
     load_function_from_directory,
 )
-from streamkit.local.invoker import FunctionInvoker, InvokeResult
 
 ENDPOINT = "http://127.0.0.1:45999"
 REGION = "eu-west-1"

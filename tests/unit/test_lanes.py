@@ -17,13 +17,13 @@ import pytest
 from tests.helpers.fake_streams import FakeStreamsClient
 from tests.unit.test_processor import NO_DELAY, Outcome, RecordingDestination, Stats, error
 
-from streamkit.local.checkpoints import CheckpointStore
-from streamkit.local.destinations import DeliveryPolicy
-from streamkit.local.lanes import CheckpointWatermark, LaneScheduler, lane_of
-from streamkit.local.mapping_config import MappingConfig
-from streamkit.local.poller import IdleBackoff
-from streamkit.local.shard_parts import ShardParts
-from streamkit.local.stream_reader import ShardReader, StartPosition
+from streamkit.local.esm.batcher import IdleBackoff
+from streamkit.local.esm.checkpoints import CheckpointStore
+from streamkit.local.esm.config import MappingConfig
+from streamkit.local.esm.destinations import DeliveryPolicy
+from streamkit.local.esm.lanes import CheckpointWatermark, LaneScheduler, lane_of
+from streamkit.local.esm.pipeline import ShardParts
+from streamkit.streams.reader import ShardReader, StartPosition
 
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:consumer"
 
@@ -40,7 +40,7 @@ def test_an_item_always_gets_the_same_lane_in_any_process() -> None:
     assert lane_of(record({"sk": {"N": "5.0"}, "pk": {"S": "ORDER#1"}}), 7) == lane
     # Another interpreter (another hash seed) agrees.
     code = (
-        "from streamkit.local.lanes import lane_of;"
+        "from streamkit.local.esm.lanes import lane_of;"
         "print(lane_of({'dynamodb': {'Keys': {'pk': {'S': 'ORDER#1'}, 'sk': {'N': '5'}},"
         " 'SequenceNumber': '1'}}, 7))"
     )

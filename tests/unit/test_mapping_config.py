@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from streamkit.exceptions import InvalidParameterValueError
-from streamkit.local.mapping_config import (
+from streamkit.local.esm.config import (
     MappingConfig,
     is_dynamodb_stream_arn,
     validate_create_request,

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 from tests.helpers.fake_streams import FakeStreamsClient
 
-from streamkit.local.poller import IdleBackoff
+from streamkit.local.esm.batcher import IdleBackoff
 from streamkit.ops.follow import FollowedRecord, StreamFollower
 
 

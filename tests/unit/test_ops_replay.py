@@ -17,10 +17,10 @@ from botocore.stub import Stubber
 from tests.helpers.fake_streams import FakeStreamsClient
 
 from streamkit.exceptions import FunctionCodeError, RecordsUnavailableError
-from streamkit.local.envelope import LambdaRecordConverter
 from streamkit.ops.failure_records import FailureRecord, parse_failure_record
 from streamkit.ops.invokers import LambdaApiInvoker
 from streamkit.ops.replay import MappingSettings, Replayer, ReplayStatus, read_batch
+from streamkit.streams.envelope import LambdaRecordConverter
 
 FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:consumer"
 

@@ -18,12 +18,12 @@ import pytest
 from tests.helpers.fake_streams import FakeStreamsClient
 
 from streamkit.exceptions import StreamNotFoundError
-from streamkit.local.checkpoints import CheckpointStore
-from streamkit.local.destinations import DeliveryPolicy, FailureContext
-from streamkit.local.mapping_config import MappingConfig
-from streamkit.local.mapping_worker import MappingStats, MappingWorker, WorkerSettings
-from streamkit.local.poller import Batch, BatchPoller, IdleBackoff
-from streamkit.local.processor import (
+from streamkit.local.esm.batcher import Batch, BatchPoller, IdleBackoff
+from streamkit.local.esm.checkpoints import CheckpointStore
+from streamkit.local.esm.config import MappingConfig
+from streamkit.local.esm.destinations import DeliveryPolicy, FailureContext
+from streamkit.local.esm.mapping import MappingStats, MappingWorker, WorkerSettings
+from streamkit.local.esm.processor import (
     BatchOutcome,
     BatchProcessor,
     BisectPolicy,
@@ -35,8 +35,8 @@ from streamkit.local.processor import (
     build_record_filter,
     judge_response,
 )
-from streamkit.local.runner import Runner
-from streamkit.local.stream_reader import ShardReader, StartPosition, describe_stream
+from streamkit.local.esm.runner import Runner
+from streamkit.streams.reader import ShardReader, StartPosition, describe_stream
 
 FUNCTION_ARN = "arn:aws:lambda:eu-west-1:123456789012:function:consumer"
 NO_DELAY = RetryDelay(initial=0.0, maximum=0.0)

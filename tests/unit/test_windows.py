@@ -24,13 +24,13 @@ from tests.unit.test_processor import (
     error,
 )
 
-from streamkit.local.checkpoints import CheckpointStore
-from streamkit.local.destinations import DeliveryPolicy
-from streamkit.local.mapping_config import MappingConfig
-from streamkit.local.poller import IdleBackoff
-from streamkit.local.shard_parts import ShardParts
-from streamkit.local.stream_reader import ShardReader, StartPosition
-from streamkit.local.windows import MAX_STATE_BYTES, Window, WindowedShard
+from streamkit.local.esm.batcher import IdleBackoff
+from streamkit.local.esm.checkpoints import CheckpointStore
+from streamkit.local.esm.config import MappingConfig
+from streamkit.local.esm.destinations import DeliveryPolicy
+from streamkit.local.esm.pipeline import ShardParts
+from streamkit.local.esm.windows import MAX_STATE_BYTES, Window, WindowedShard
+from streamkit.streams.reader import ShardReader, StartPosition
 
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:aggregator"
 # Windows of 60 s starting at an aligned epoch second, with a clock the test moves.

@@ -10,41 +10,41 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from streamkit.local.checkpoints import CheckpointStore
     from streamkit.local.emulator import Emulator
-    from streamkit.local.emulator_process import spawn_emulator
-    from streamkit.local.functions import (
+    from streamkit.local.emulator.process import spawn_emulator
+    from streamkit.local.esm.checkpoints import CheckpointStore
+    from streamkit.local.esm.config import (
+        MappingConfig,
+        validate_create_request,
+        validate_update_request,
+    )
+    from streamkit.local.esm.runner import Runner
+    from streamkit.local.invoker import FunctionInvoker, InvokeResult
+    from streamkit.local.invoker.functions import (
         FunctionSpec,
         LoadedFunction,
         fetch_function,
         install_code,
         load_function_from_directory,
     )
-    from streamkit.local.invoker import FunctionInvoker, InvokeResult
-    from streamkit.local.lambda_context import LambdaContext
-    from streamkit.local.mapping_config import (
-        MappingConfig,
-        validate_create_request,
-        validate_update_request,
-    )
-    from streamkit.local.runner import Runner
+    from streamkit.local.invoker.lambda_context import LambdaContext
 
 _LAZY: dict[str, str] = {
-    "CheckpointStore": "streamkit.local.checkpoints",
+    "CheckpointStore": "streamkit.local.esm.checkpoints",
     "Emulator": "streamkit.local.emulator",
     "FunctionInvoker": "streamkit.local.invoker",
-    "FunctionSpec": "streamkit.local.functions",
+    "FunctionSpec": "streamkit.local.invoker.functions",
     "InvokeResult": "streamkit.local.invoker",
-    "LambdaContext": "streamkit.local.lambda_context",
-    "LoadedFunction": "streamkit.local.functions",
-    "MappingConfig": "streamkit.local.mapping_config",
-    "Runner": "streamkit.local.runner",
-    "fetch_function": "streamkit.local.functions",
-    "spawn_emulator": "streamkit.local.emulator_process",
-    "install_code": "streamkit.local.functions",
-    "load_function_from_directory": "streamkit.local.functions",
-    "validate_create_request": "streamkit.local.mapping_config",
-    "validate_update_request": "streamkit.local.mapping_config",
+    "LambdaContext": "streamkit.local.invoker.lambda_context",
+    "LoadedFunction": "streamkit.local.invoker.functions",
+    "MappingConfig": "streamkit.local.esm.config",
+    "Runner": "streamkit.local.esm.runner",
+    "fetch_function": "streamkit.local.invoker.functions",
+    "spawn_emulator": "streamkit.local.emulator.process",
+    "install_code": "streamkit.local.invoker.functions",
+    "load_function_from_directory": "streamkit.local.invoker.functions",
+    "validate_create_request": "streamkit.local.esm.config",
+    "validate_update_request": "streamkit.local.esm.config",
 }
 
 __all__ = [

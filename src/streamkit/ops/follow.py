@@ -1,6 +1,6 @@
 """Follow every shard of a DynamoDB stream, for as long as the caller wants (``streamkit tail``).
 
-- Shards come from DescribeStream, every page (:func:`~streamkit.local.stream_reader.
+- Shards come from DescribeStream, every page (:func:`~streamkit.streams.reader.
   describe_stream`). A shard is read only once its parent has been read to its end, or when
   its parent is no longer listed (trimmed), so an item's changes come out in order across a
   shard split. DescribeStream is repeated every ``rediscover_interval_s`` and as soon as a
@@ -10,10 +10,10 @@
   then hold only past records and are skipped; shards that appear later are read from
   TRIM_HORIZON (everything in them is new).
 - ``start="trim-horizon"``: every shard from TRIM_HORIZON, parents before children.
-- Polling adapts like the runner's (:class:`~streamkit.local.poller.IdleBackoff`): while
+- Polling adapts like the runner's (:class:`~streamkit.local.esm.batcher.IdleBackoff`): while
   records flow every shard is read again at once; after a round that found nothing the wait
   doubles from 10 ms up to 250 ms (AWS polls a shard about 4 times a second).
-- Each shard has a :class:`~streamkit.local.stream_reader.ShardReader`, which re-acquires
+- Each shard has a :class:`~streamkit.streams.reader.ShardReader`, which re-acquires
   expired iterators, resumes at TRIM_HORIZON after trimming (and logs the gap) and waits out
   throttling.
 - A stream whose shards are all closed and read (the stream was disabled) ends the iteration.
@@ -29,8 +29,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from streamkit.local.poller import IdleBackoff
-from streamkit.local.stream_reader import (
+from streamkit.local.esm.batcher import IdleBackoff
+from streamkit.streams.reader import (
     GET_RECORDS_LIMIT,
     ShardReader,
     StartPosition,

@@ -10,7 +10,7 @@
   endpoints that really run functions (LocalStack with docker): ``--invoke lambda``, and the
   ``auto`` choice without an endpoint URL.
 
-Both report an outcome with the fields :mod:`streamkit.local.verdicts` reads (``ok``,
+Both report an outcome with the fields :mod:`streamkit.streams.verdicts` reads (``ok``,
 ``function_error``, ``payload``...), so replay judges it as the runner judges an invoke.
 """
 
@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from streamkit.local.verdicts import InvokeOutcome, decoded_payload
+from streamkit.streams.verdicts import InvokeOutcome, decoded_payload
 
 __all__ = ["ApiInvokeOutcome", "LambdaApiInvoker", "LocalInvoker", "ReplayInvoker"]
 
@@ -56,8 +56,8 @@ class LocalInvoker:
         invoker = self._invokers.get(function)
         if invoker is None:
             # Imported here: the local runtime is only needed when replay runs code itself.
-            from streamkit.local.functions import fetch_function
             from streamkit.local.invoker import FunctionInvoker
+            from streamkit.local.invoker.functions import fetch_function
 
             loaded = fetch_function(self._lambda, function, state_dir=self._state_dir)
             invoker = FunctionInvoker(

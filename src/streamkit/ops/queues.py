@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from streamkit.exceptions import QueueNotFoundError
-from streamkit.local.throttling import error_code
+from streamkit.streams.throttling import error_code
 
 __all__ = [
     "PEEK_HOLD_S",

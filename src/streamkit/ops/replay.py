@@ -11,7 +11,7 @@ built:
    ``endSequenceNumber``. DynamoDB Streams keeps records for 24 hours: a trimmed start gives
    TrimmedDataAccessException, and then the batch cannot be replayed (reported, message kept).
    https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_streams_GetShardIterator.html
-3. Each record becomes the Lambda record (:class:`~streamkit.local.envelope.
+3. Each record becomes the Lambda record (:class:`~streamkit.streams.envelope.
    LambdaRecordConverter`, as in the runner) and, when the mapping that failed still exists,
    its FilterCriteria apply (records it filtered out were never in the batch).
 4. The event is ``{"Records": [...]}`` and goes to the record's ``functionArn`` (or another
@@ -31,12 +31,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streamkit.exceptions import RecordsUnavailableError, StreamkitError, StreamNotFoundError
-from streamkit.local.envelope import LambdaRecordConverter, build_record_filter
-from streamkit.local.stream_reader import GET_RECORDS_LIMIT, describe_stream
-from streamkit.local.throttling import ThrottleBackoff, error_code
-from streamkit.local.verdicts import decoded_payload, describe_error
 from streamkit.ops.failure_records import FailureRecord
 from streamkit.ops.invokers import ReplayInvoker
+from streamkit.streams.envelope import LambdaRecordConverter, build_record_filter
+from streamkit.streams.reader import GET_RECORDS_LIMIT, describe_stream
+from streamkit.streams.throttling import ThrottleBackoff, error_code
+from streamkit.streams.verdicts import decoded_payload, describe_error
 
 __all__ = [
     "MappingSettings",

@@ -19,14 +19,14 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from streamkit.exceptions import StreamNotEnabledError, TableNotFoundError
-from streamkit.local.envelope import LambdaRecordConverter
-from streamkit.local.poller import IdleBackoff
-from streamkit.local.throttling import error_code
+from streamkit.local.esm.batcher import IdleBackoff
 from streamkit.ops.cli_support import EXIT_OK, EXIT_USAGE, configure_logging, error, run
 from streamkit.ops.endpoint import Endpoint
 from streamkit.ops.follow import StartFrom, StreamFollower
 from streamkit.ops.tail_format import as_json, format_line
 from streamkit.records import StreamRecord
+from streamkit.streams.envelope import LambdaRecordConverter
+from streamkit.streams.throttling import error_code
 
 __all__ = ["StreamTarget", "TailOptions", "cli_main", "resolve_stream", "tail"]
 

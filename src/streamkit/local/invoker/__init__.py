@@ -26,7 +26,7 @@ local endpoint (as under LocalStack). Of the runner's own environment only ``PAT
 developer's AWS profiles (which may name real accounts). ``AWS_XRAY_DAEMON_ADDRESS`` is the
 runner's own if it has one (else the SDK's default, 127.0.0.1:2000), and each invocation gets
 a fresh ``_X_AMZN_TRACE_ID``, sampled for ``TracingConfig.Mode = Active`` functions
-(``streamkit.local.trace_header``).
+(``streamkit.local.invoker.trace_header``).
 """
 
 from __future__ import annotations
@@ -41,7 +41,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from streamkit.exceptions import FunctionCodeError
-from streamkit.local.functions import LoadedFunction
 from streamkit.local.invoker._environment import (
     DEFAULT_CREDENTIALS,
     build_worker_environment,
@@ -56,7 +55,8 @@ from streamkit.local.invoker._result import (
     platform_error,
 )
 from streamkit.local.invoker._worker import Worker
-from streamkit.local.trace_header import new_trace_header
+from streamkit.local.invoker.functions import LoadedFunction
+from streamkit.local.invoker.trace_header import new_trace_header
 
 __all__ = [
     "DEFAULT_CREDENTIALS",

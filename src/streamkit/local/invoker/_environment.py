@@ -9,9 +9,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
-from streamkit.local.functions import FunctionSpec
 from streamkit.local.invoker._worker import WORKER_MAIN
-from streamkit.local.trace_header import DEFAULT_DAEMON_ADDRESS
+from streamkit.local.invoker.functions import FunctionSpec
+from streamkit.local.invoker.trace_header import DEFAULT_DAEMON_ADDRESS
 
 # The package's one logger, named for the public module users configure.
 logger = logging.getLogger("streamkit.local.invoker")

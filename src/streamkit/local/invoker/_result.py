@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from streamkit.local.functions import FunctionSpec
 from streamkit.local.invoker._worker import Worker
+from streamkit.local.invoker.functions import FunctionSpec
 
 # The package's one logger, named for the public module users configure.
 logger = logging.getLogger("streamkit.local.invoker")

@@ -1,6 +1,6 @@
 """One worker subprocess: starting it, the frame protocol on its pipes, and ending it.
 
-The frame format and the messages are described in ``streamkit.local._worker_main``.
+The frame format and the messages are described in ``streamkit.local.invoker._worker_main``.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from contextlib import suppress
 from pathlib import Path
 from typing import IO, Any
 
-from streamkit.local.functions import LoadedFunction
 from streamkit.local.invoker._output import OutputCollector
+from streamkit.local.invoker.functions import LoadedFunction
 
-WORKER_MAIN = Path(__file__).parent.parent / "_worker_main.py"
+WORKER_MAIN = Path(__file__).parent / "_worker_main.py"
 _FRAME_PREFIX = struct.Struct(">II")
 _EXIT_WAIT_S = 2.0
 

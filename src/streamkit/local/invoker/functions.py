@@ -32,7 +32,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from streamkit.exceptions import FunctionCodeError, UnsupportedRuntimeError
-from streamkit.local.trace_header import PASS_THROUGH
+from streamkit.local.invoker.trace_header import PASS_THROUGH
 
 __all__ = [
     "MAX_UNZIPPED_BYTES",

@@ -1,12 +1,12 @@
 """What one shard's processing is built from, and the plain (one batch at a time) loop.
 
-A shard worker reads its shard with a :class:`~streamkit.local.stream_reader.ShardReader` and
+A shard worker reads its shard with a :class:`~streamkit.streams.reader.ShardReader` and
 hands it to one of three loops, by the mapping's settings:
 
 - :func:`run_sequential` -- ParallelizationFactor 1, no tumbling window: poll a batch, process
   it, checkpoint, repeat;
-- :class:`~streamkit.local.lanes.LaneScheduler` -- ParallelizationFactor 2-10;
-- :class:`~streamkit.local.windows.WindowedShard` -- TumblingWindowInSeconds > 0.
+- :class:`~streamkit.local.esm.lanes.LaneScheduler` -- ParallelizationFactor 2-10;
+- :class:`~streamkit.local.esm.windows.WindowedShard` -- TumblingWindowInSeconds > 0.
 
 Each loop returns True when the shard was read to its end (a closed shard: its children may
 start) and False when it stopped first. :class:`ShardParts` builds the pollers and processors
@@ -22,11 +22,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from streamkit.local.destinations import DeliveryPolicy, OnFailureDestination
-from streamkit.local.envelope import LambdaRecordConverter, build_record_filter
-from streamkit.local.mapping_config import MappingConfig
-from streamkit.local.poller import BatchPoller, BatchSplit, IdleBackoff, RecordSource
-from streamkit.local.processor import (
+from streamkit.local.esm.batcher import BatchPoller, BatchSplit, IdleBackoff, RecordSource
+from streamkit.local.esm.config import MappingConfig
+from streamkit.local.esm.destinations import DeliveryPolicy, OnFailureDestination
+from streamkit.local.esm.processor import (
     BatchOutcome,
     BatchProcessor,
     BisectPolicy,
@@ -39,7 +38,8 @@ from streamkit.local.processor import (
     RetryPolicy,
     StatsSink,
 )
-from streamkit.local.stream_reader import ShardReader
+from streamkit.streams.envelope import LambdaRecordConverter, build_record_filter
+from streamkit.streams.reader import ShardReader
 
 __all__ = ["ShardParts", "run_sequential"]
 

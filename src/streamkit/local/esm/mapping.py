@@ -10,8 +10,8 @@ mapping's :class:`MappingStats` until they go away.
 
 A :class:`ShardWorker` runs one shard: it resumes after the shard's checkpoint (or at the
 mapping's StartingPosition) and hands the reader to the loop the mapping's settings call for
-(:mod:`streamkit.local.shard_parts`): one batch at a time, ParallelizationFactor lanes
-(:mod:`streamkit.local.lanes`), or tumbling windows (:mod:`streamkit.local.windows`).
+(:mod:`streamkit.local.esm.pipeline`): one batch at a time, ParallelizationFactor lanes
+(:mod:`streamkit.local.esm.lanes`), or tumbling windows (:mod:`streamkit.local.esm.windows`).
 
 When the stream disappears (the table was deleted, or deleted and made again: its stream has a
 new label, and the mapping's ARN names the old one), the mapping stops cleanly: its shard
@@ -33,22 +33,22 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from streamkit.exceptions import FunctionCodeError, StreamNotFoundError
-from streamkit.local.checkpoints import CheckpointStore
-from streamkit.local.destinations import DeliveryPolicy, OnFailureDestination, destination_for
-from streamkit.local.lanes import LaneScheduler
-from streamkit.local.mapping_config import MappingConfig
-from streamkit.local.poller import IdleBackoff
-from streamkit.local.processor import Invoker, RetryDelay
-from streamkit.local.shard_parts import ShardParts, run_sequential
-from streamkit.local.stream_reader import (
+from streamkit.local.esm.batcher import IdleBackoff
+from streamkit.local.esm.checkpoints import CheckpointStore
+from streamkit.local.esm.config import MappingConfig
+from streamkit.local.esm.destinations import DeliveryPolicy, OnFailureDestination, destination_for
+from streamkit.local.esm.lanes import LaneScheduler
+from streamkit.local.esm.pipeline import ShardParts, run_sequential
+from streamkit.local.esm.processor import Invoker, RetryDelay
+from streamkit.local.esm.windows import WindowedShard
+from streamkit.streams.reader import (
     Shard,
     ShardReader,
     StartPosition,
     StreamsClient,
     describe_stream,
 )
-from streamkit.local.throttling import ShardReadGate, ThrottleBackoff
-from streamkit.local.windows import WindowedShard
+from streamkit.streams.throttling import ShardReadGate, ThrottleBackoff
 
 __all__ = ["InvokerFactory", "MappingStats", "MappingWorker", "ShardWorker", "WorkerSettings"]
 

@@ -13,7 +13,7 @@ How the runner does it:
   always lands in the same lane, in every process and run (never Python's ``hash()``, which is
   salted per process).
 - Each lane batches its records (BatchSize, batching window, 6 MB) and processes them with
-  its own :class:`~streamkit.local.processor.BatchProcessor` on its own thread; the invoker
+  its own :class:`~streamkit.local.esm.processor.BatchProcessor` on its own thread; the invoker
   runs up to N function workers at once. A lane processes one batch at a time, so an item's
   records reach the function in stream order.
 - :class:`CheckpointWatermark` keeps the shard's records in read order. A lane marks records
@@ -34,10 +34,10 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from streamkit.local.poller import IdleBackoff
-from streamkit.local.processor import BatchOutcome
-from streamkit.local.shard_parts import ShardParts
-from streamkit.local.stream_reader import GET_RECORDS_LIMIT, ReadResult, ShardReader
+from streamkit.local.esm.batcher import IdleBackoff
+from streamkit.local.esm.pipeline import ShardParts
+from streamkit.local.esm.processor import BatchOutcome
+from streamkit.streams.reader import GET_RECORDS_LIMIT, ReadResult, ShardReader
 
 __all__ = ["CheckpointWatermark", "LaneScheduler", "lane_of"]
 

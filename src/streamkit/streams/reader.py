@@ -13,7 +13,7 @@ which moto never produces.
   says so), and notices when a closed shard has been read to its end. It asks for at most
   1000 records per GetRecords (the service also caps a response at 1 MB), waits out
   throttling with jittered backoff, and takes its turn at the shard through a
-  :class:`~streamkit.local.throttling.ShardReadGate` (at most two readers per shard).
+  :class:`~streamkit.streams.throttling.ShardReadGate` (at most two readers per shard).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from streamkit.exceptions import StreamNotFoundError
-from streamkit.local.throttling import ShardReadGate, ThrottleBackoff, error_code
+from streamkit.streams.throttling import ShardReadGate, ThrottleBackoff, error_code
 
 __all__ = [
     "GET_RECORDS_LIMIT",

@@ -30,7 +30,7 @@ the runner applies them:
   ("After successful invocation, your function checkpoints the sequence number"). State lives
   in memory, so a runner that restarts mid-window reads the window's records again and rebuilds
   the state from ``{}``: the final state is never missing records, nor counting any twice.
-- ParallelizationFactor must be 1 (validated in :mod:`streamkit.local.mapping_config`).
+- ParallelizationFactor must be 1 (validated in :mod:`streamkit.local.esm.config`).
 """
 
 from __future__ import annotations
@@ -43,11 +43,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from streamkit.exceptions import InvokerClosedError
-from streamkit.local.destinations import RECORD_AGE_EXCEEDED, RETRY_ATTEMPTS_EXHAUSTED, iso_seconds
-from streamkit.local.processor import BatchOutcome, RecordAgePolicy, RetryPolicy
-from streamkit.local.shard_parts import ShardParts
-from streamkit.local.stream_reader import ShardReader
-from streamkit.local.verdicts import (
+from streamkit.local.esm.destinations import (
+    RECORD_AGE_EXCEEDED,
+    RETRY_ATTEMPTS_EXHAUSTED,
+    iso_seconds,
+)
+from streamkit.local.esm.pipeline import ShardParts
+from streamkit.local.esm.processor import BatchOutcome, RecordAgePolicy, RetryPolicy
+from streamkit.streams.reader import ShardReader
+from streamkit.streams.verdicts import (
     InvokeOutcome,
     InvokerCrash,
     Verdict,
@@ -89,7 +93,7 @@ def window_of(record: Mapping[str, Any], size_s: int) -> Window:
 
 class WindowSession:
     """One window's state and the records invoked in it; builds the windowed event and
-    judges responses (an :class:`~streamkit.local.processor.InvocationStyle`)."""
+    judges responses (an :class:`~streamkit.local.esm.processor.InvocationStyle`)."""
 
     def __init__(self, window: Window, shard_id: str, stream_arn: str) -> None:
         self.window = window

@@ -15,7 +15,7 @@
   windows: a batch never spans two windows).
 
 It reads from any :class:`RecordSource`: a shard (:class:`ShardReader`) or, with
-ParallelizationFactor, one lane of a shard (:mod:`streamkit.local.lanes`).
+ParallelizationFactor, one lane of a shard (:mod:`streamkit.local.esm.lanes`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from streamkit.local.stream_reader import ReadResult
+from streamkit.streams.reader import ReadResult
 
 __all__ = [
     "MAX_PAYLOAD_BYTES",

@@ -2,7 +2,7 @@
 
 Lambda's rules for DynamoDB streams, each a small policy object:
 
-- ReportBatchItemFailures: see :mod:`streamkit.local.verdicts`.
+- ReportBatchItemFailures: see :mod:`streamkit.streams.verdicts`.
 - :class:`RetryPolicy` -- MaximumRetryAttempts: 3 retries is 4 invokes; -1 retries forever.
 - :class:`RecordAgePolicy` -- MaximumRecordAgeInSeconds: records older than that (by their
   ApproximateCreationDateTime) are not invoked again; they go to the on-failure destination as
@@ -19,7 +19,7 @@ destination (or, without one, skipped) and the mapping moves on. Checkpoints are
 only after records succeeded, were filtered out, or were described to the destination.
 
 How an invoke's event is built and its response judged is an :class:`InvocationStyle`: plain
-``{"Records": [...]}`` here, the tumbling-window event in :mod:`streamkit.local.windows`.
+``{"Records": [...]}`` here, the tumbling-window event in :mod:`streamkit.local.esm.windows`.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from streamkit.exceptions import InvokerClosedError
-from streamkit.local.destinations import (
+from streamkit.local.esm.batcher import Batch
+from streamkit.local.esm.destinations import (
     RECORD_AGE_EXCEEDED,
     RETRY_ATTEMPTS_EXHAUSTED,
     DeliveryPolicy,
@@ -43,9 +44,8 @@ from streamkit.local.destinations import (
     OnFailureDestination,
     build_failure_record,
 )
-from streamkit.local.envelope import LambdaRecordConverter, build_record_filter
-from streamkit.local.poller import Batch
-from streamkit.local.verdicts import (
+from streamkit.streams.envelope import LambdaRecordConverter, build_record_filter
+from streamkit.streams.verdicts import (
     InvokeOutcome,
     Invoker,
     InvokerCrash,

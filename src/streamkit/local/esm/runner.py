@@ -41,18 +41,19 @@ from types import FrameType
 from typing import Any
 
 from streamkit.exceptions import InvalidParameterValueError
-from streamkit.local.checkpoints import CheckpointStore
-from streamkit.local.destinations import DeliveryPolicy
-from streamkit.local.mapping_config import MappingConfig, is_dynamodb_stream_arn
-from streamkit.local.mapping_worker import (
+from streamkit.local.esm.batcher import IdleBackoff
+from streamkit.local.esm.checkpoints import CheckpointStore
+from streamkit.local.esm.config import MappingConfig, is_dynamodb_stream_arn
+from streamkit.local.esm.destinations import DeliveryPolicy
+from streamkit.local.esm.mapping import (
     InvokerFactory,
     MappingStats,
     MappingWorker,
     WorkerSettings,
 )
-from streamkit.local.poller import IdleBackoff
-from streamkit.local.processor import Invoker, RetryDelay
-from streamkit.local.throttling import ShardReadGate, ThrottleBackoff
+from streamkit.local.esm.processing_results import ProcessingResultReporter
+from streamkit.local.esm.processor import Invoker, RetryDelay
+from streamkit.streams.throttling import ShardReadGate, ThrottleBackoff
 
 __all__ = ["Runner", "cli_main"]
 
@@ -90,6 +91,7 @@ class Runner:
             or "us-east-1"
         )
         self.reconcile_interval = reconcile_interval
+        self._results = ProcessingResultReporter(endpoint_url)
         self.status_interval = status_interval
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
@@ -147,8 +149,8 @@ class Runner:
     def _load_function(self, function_arn: str, *, max_concurrency: int) -> Invoker:
         """Fetch the deployed code and start one warm worker; FunctionCodeError if the code
         cannot be fetched or imported (the mapping then reports it and does not run)."""
-        from streamkit.local.functions import fetch_function
         from streamkit.local.invoker import FunctionInvoker
+        from streamkit.local.invoker.functions import fetch_function
 
         loaded = fetch_function(self.client("lambda"), function_arn, state_dir=self.state_dir)
         invoker = FunctionInvoker(
@@ -261,6 +263,7 @@ class Runner:
             ]:
                 self._stop_worker(uuid)
                 self._stats[uuid].set_state("deleted")
+        self._results.report(self.stats(), mappings)
 
     def _reconcile_mapping(self, uuid: str, mapping: Mapping[str, Any]) -> None:
         with self._stats_lock:
