@@ -196,8 +196,10 @@ class LoadRun:
             time.sleep(0.25)
 
     def backlog_drain(self, plans: list[OrderPlan]) -> dict[str, float]:
-        """Orders written while the orders stream's mappings are disabled; then records/s each
-        mapping handles once re-enabled, from the first batch done to the backlog's end."""
+        """Orders written while the orders stream's mappings are disabled; then the records/s
+        each mapping handles once re-enabled: the backlog's records over the time from the
+        first GetRecords that returned some (the restart before it is not the drain) until all
+        of them are handled."""
         lambda_ = self.platform.client("lambda")
         runner = self.platform.runner
         targets = [m for name in ORDER_STREAM_FUNCTIONS for m in self.mappings.get(name, [])]
@@ -209,30 +211,29 @@ class LoadRun:
         write_backlog(
             self.platform.client("dynamodb"), self.platform.tables["orders"], plans, self.writer.log
         )
-        base = {m["UUID"]: _handled(runner.stats()[m["UUID"]]) for m in targets}
+        before = runner.stats()
+        base = {m["UUID"]: _handled(before[m["UUID"]]) for m in targets}
+        polled = {m["UUID"]: int(before[m["UUID"]].get("polled", 0)) for m in targets}
         for mapping in targets:
             lambda_.update_event_source_mapping(UUID=mapping["UUID"], Enabled=True)
-        first: dict[str, tuple[float, int]] = {}
-        done: dict[str, tuple[float, int]] = {}
+        first: dict[str, float] = {}
+        done: dict[str, float] = {}
         deadline = time.monotonic() + self.options.drain_timeout
         while len(done) < len(targets) and time.monotonic() < deadline:
             stats, now = runner.stats(), time.monotonic()
             for mapping in targets:
                 uuid = mapping["UUID"]
-                handled = _handled(stats[uuid]) - base[uuid]
-                if handled > 0 and uuid not in first:
-                    first[uuid] = (now, handled)
-                if handled >= len(plans) and uuid not in done:
-                    done[uuid] = (now, handled)
-            time.sleep(0.02)
+                if uuid not in first and int(stats[uuid].get("polled", 0)) > polled[uuid]:
+                    first[uuid] = now
+                if uuid not in done and _handled(stats[uuid]) - base[uuid] >= len(plans):
+                    done[uuid] = now
+            time.sleep(0.01)
         rates = {}
         for name in ORDER_STREAM_FUNCTIONS:
             for mapping in self.mappings.get(name, []):
                 uuid = mapping["UUID"]
-                if uuid in first and uuid in done and done[uuid][0] > first[uuid][0]:
-                    rates[name] = (done[uuid][1] - first[uuid][1]) / (
-                        done[uuid][0] - first[uuid][0]
-                    )
+                if uuid in first and uuid in done:
+                    rates[name] = len(plans) / max(done[uuid] - first[uuid], 0.01)
         return rates
 
 
