@@ -234,6 +234,10 @@ class LoadRun:
                 uuid = mapping["UUID"]
                 if uuid in first and uuid in done:
                     rates[name] = len(plans) / max(done[uuid] - first[uuid], 0.01)
+        if len(done) == len(targets) == len(first) and targets:
+            # Every mapping reads every record: the emulator served all of them in this window.
+            window = max(done.values()) - min(first.values())
+            rates["all mappings"] = len(plans) * len(targets) / max(window, 0.01)
         return rates
 
 
@@ -307,9 +311,9 @@ def execute(options: Options, platform: Platform, progress: Progress) -> dict[st
     ]
     steady_seconds = max(0.001, (steady_end_ms - started_ms) / 1000)
     handled_total = sum(steady_handled.values())
-    backlog_rate = drain_rates.get("order_events") or (
-        min(drain_rates.values()) if drain_rates else None
-    )
+    # Both mappings of the orders stream read the backlog at once, from one emulator: what they
+    # read together is what the emulator served, the figure to hold against its ceiling.
+    backlog_rate = drain_rates.get("all mappings")
     totals = metrics.totals
     throughput: dict[str, Any] = {
         "writes_per_s": round(steady_written / write_seconds, 1) if write_seconds else 0.0,
