@@ -466,8 +466,9 @@ def test_a_redis_outage_fails_only_the_cache_target_and_loses_no_invalidation(
     port = _free_port()  # nothing listens there until the outage ends
     platform = build_platform(aws, endpoint_url, unique_name, f"redis://127.0.0.1:{port}/0")
     t = platform.tag
-    # Retry without limit here: the outage lasts as long as the test decides.
-    # One batch of three orders, retried as a whole while Redis is down.
+    # Retry without limit here: the outage lasts as long as the test decides. One batch holds
+    # all three orders, so each sibling target meets every order during the outage (with
+    # smaller batches Lambda would resume at the first failure and never reach the third).
     uuids = platform.mappings(["order_events"], BatchSize=10, MaximumRetryAttempts=-1)
     for n in range(3):
         platform.put("orders", order(f"{t}-{n}", [("widget", 1)], "5"))
