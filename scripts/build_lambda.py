@@ -8,6 +8,12 @@ source tree gives the same CodeSha256 and Terraform plans stay clean.
     python scripts/build_lambda.py handlers/order_events -o build/order_events.zip
     python scripts/build_lambda.py --all -o build/        # every function in handlers/
 
+    python scripts/build_lambda.py --all --with-package redis -o build/   # for AWS: vendor redis-py
+
+``--with-package NAME`` bundles an installed pure-Python package (its files as installed in
+this environment) into every zip: the Lambda runtime has boto3 but not, say, redis-py. Locally
+the runner's own environment provides it, so the default zips leave it out.
+
 A function directory is one with an ``app.py``. Its sibling directories that are Python
 packages without one (``handlers/orderplatform``: code the functions share) are bundled into
 its zip too, as top-level packages, so that ``import orderplatform`` works in Lambda.
@@ -78,10 +84,29 @@ def shared_packages(source: Path) -> list[Path]:
     ]
 
 
-def build_from_directory(source: Path, *, include_streamkit: bool = True) -> bytes:
+def installed_package_files(name: str) -> dict[str, bytes]:
+    """The files of the installed top-level package ``name``, as ``{"name/...": bytes}``."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError(f"package {name!r} is not installed here (pip install {name})")
+    root = Path(next(iter(spec.submodule_search_locations)))
+    files = dict(_tree(root, f"{name}/"))
+    native = [n for n in files if n.endswith((".so", ".pyd"))]
+    if native:
+        raise ValueError(f"package {name!r} has compiled parts ({native[0]}); use a layer")
+    return files
+
+
+def build_from_directory(
+    source: Path, *, include_streamkit: bool = True, packages: tuple[str, ...] = ()
+) -> bytes:
     if not source.is_dir():
         raise NotADirectoryError(f"handler source directory not found: {source}")
     files: dict[str, bytes] = {}
+    for name in packages:
+        files.update(installed_package_files(name))
     for package in shared_packages(source):
         files.update(_tree(package, f"{package.name}/"))
     files.update(_tree(source, ""))
@@ -106,6 +131,13 @@ def main(argv: list[str] | None = None) -> int:
         help="zip file to write (a directory with --all)",
     )
     parser.add_argument(
+        "--with-package",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also bundle this installed pure-Python package (repeatable), e.g. redis",
+    )
+    parser.add_argument(
         "--all",
         action="store_true",
         help="build <output>/<name>.zip for every function directory in handlers/ (or SOURCE)",
@@ -118,14 +150,20 @@ def main(argv: list[str] | None = None) -> int:
         root = args.source or Path(__file__).resolve().parents[1] / "handlers"
         for function in function_dirs(root):
             target = args.output / f"{function.name}.zip"
-            data = build_from_directory(function, include_streamkit=not args.no_streamkit)
+            data = build_from_directory(
+                function,
+                include_streamkit=not args.no_streamkit,
+                packages=tuple(args.with_package),
+            )
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
             print(f"{target}: {len(data)} bytes")
         return 0
     if args.source is None:
         parser.error("give a handler directory, or --all")
-    data = build_from_directory(args.source, include_streamkit=not args.no_streamkit)
+    data = build_from_directory(
+        args.source, include_streamkit=not args.no_streamkit, packages=tuple(args.with_package)
+    )
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_bytes(data)
     print(f"{args.output}: {len(data)} bytes")

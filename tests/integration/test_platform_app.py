@@ -32,6 +32,7 @@ from streamkit.local.invoker.functions import fetch_function
 from streamkit.streams.envelope import LambdaRecordConverter
 from tests.helpers import AwsClients, create_stream_table, ensure_lambda_role, read_stream
 from tests.helpers.emf import batch_counts, emf_documents, tally
+from tests.helpers.mappings import wait_for_mapping_gone
 from tests.helpers.streamkit_zip import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -184,6 +185,10 @@ def running(
         for uuid in uuids:
             with contextlib.suppress(Exception):
                 aws.lambda_.delete_event_source_mapping(UUID=uuid)
+        # Lambda lists a deleted mapping as Deleting for a moment, and a new mapping of the
+        # same function and stream conflicts (409) until it is gone.
+        for uuid in uuids:
+            wait_for_mapping_gone(aws.lambda_, uuid)
 
 
 def build_platform(

@@ -350,12 +350,16 @@ def test_analytics_counts_revenue_per_minute_and_orders_per_status_exactly_once(
     for batch, again in [(b, False) for b in batches] + [(history, True), (history, True)]:
         result = analytics.run({"Records": batch})
         assert result.response() == {"batchItemFailures": []}
-        if again:  # every record with deltas was applied before; the no-op has none
-            assert (result.already_applied, result.applied, result.no_deltas) == (
-                len(batch) - 1,
-                0,
-                1,
-            )
+        # moto emits a MODIFY with equal images for the no-op write (AWS, and moto under the
+        # emulator's patches, emit none); if it is there it contributes nothing.
+        noops = sum(
+            1
+            for r in batch
+            if r["eventName"] == "MODIFY" and r["dynamodb"]["OldImage"] == r["dynamodb"]["NewImage"]
+        )
+        assert result.no_deltas == noops
+        if again:  # every record with deltas was applied before
+            assert (result.already_applied, result.applied) == (len(batch) - noops, 0)
 
     aggregates = {
         i["pk"]: i for i in (deserialize(r) for r in shop.ddb.scan(TableName=AGGREGATES)["Items"])

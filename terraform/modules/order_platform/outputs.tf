@@ -33,8 +33,13 @@ output "notification_sender" {
 }
 
 output "mappings_per_stream" {
-  description = "Event source mappings per stream ARN (at most two each)."
+  description = "Event source mappings per stream, keyed like stream_arns (orders, products): at most two each."
   value       = local.mappings_per_stream
+
+  precondition {
+    condition     = alltrue([for n in values(local.mappings_per_stream) : n <= 2])
+    error_message = "A DynamoDB stream has more than two event source mappings; AWS throttles beyond two readers per shard. Add a fan-out target to order_events/product_events instead of a function."
+  }
 }
 
 output "functions" {
