@@ -404,7 +404,7 @@ def settle_account(
             audit=readback.audit_archive(platform, PII_MARKERS),
             emails=readback.emulator_messages(platform, "/_streamkit/ses/messages"),
             sms=readback.emulator_messages(platform, "/_streamkit/sns/sms"),
-            cache=readback.cache_check(platform),
+            cache=readback.cache_check(platform, list(run.writer.log.placed)),
             aggregates=readback.aggregates(platform),
         )
         if account.balanced or time.monotonic() > deadline:
