@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import random
+import signal
 import sys
 import threading
 import time
@@ -438,9 +439,15 @@ def route_logs(out: Path) -> Path:
     return path
 
 
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
     options = parse_args(argv)
     log_file = route_logs(options.out)
+    # SIGTERM tears down like Ctrl-C: the emulator, Redis and the runner's workers stop with us.
+    signal.signal(signal.SIGTERM, _interrupt)
     progress = Progress(options.workload.orders, options.progress)
     try:
         with ExitStack() as stack:
