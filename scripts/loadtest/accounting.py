@@ -7,7 +7,8 @@
   distinct skus (one stock update each).
 - emails sent = orders written + shipped + cancelled (PLACED for every order, then SHIPPED or
   CANCELLED); SMS the same over orders with a phone.
-- no entry in Redis differs from its item (every invalidation reached Redis).
+- no entry in Redis differs from its item, and every invalidation reached Redis: an order's
+  ``gen:order:<id>`` (one INCR per real change) equals its final version.
 - aggregates: ``STATUS#<s>.count`` = orders whose final status is s; Σ ``REVENUE#*`` revenue =
   Σ total of SHIPPED orders, Σ orders = shipped.
 """
@@ -41,6 +42,7 @@ class Account:
     sms_sent: int | None = None
     cache_entries: int = 0
     stale_cache_entries: list[str] = field(default_factory=list)
+    invalidations_missed: list[str] = field(default_factory=list)
     aggregates_match: bool = False
     aggregate_differences: list[str] = field(default_factory=list)
     final_status: dict[str, int] = field(default_factory=dict)
@@ -69,6 +71,7 @@ class Account:
             "sms_sent": self.sms_sent,
             "cache_entries_checked": self.cache_entries,
             "stale_cache_entries": self.stale_cache_entries,
+            "invalidations_missed": self.invalidations_missed,
             "aggregate_differences": self.aggregate_differences,
             "final_status": self.final_status,
             "problems": self.problems,
@@ -162,6 +165,17 @@ def settle(
         if cache.stale:
             account.problems.append(
                 f"{len(cache.stale)} stale Redis entries: {', '.join(cache.stale[:10])}"
+            )
+        # One invalidation per real change: an order's generation is its final version.
+        account.invalidations_missed = sorted(
+            oid
+            for oid, item in ours.items()
+            if item and oid in cache.generations and cache.generations[oid] != int(item["version"])
+        )
+        if account.invalidations_missed:
+            account.problems.append(
+                f"{len(account.invalidations_missed)} orders' invalidations did not all reach "
+                f"Redis (gen:order:<id> != version): {', '.join(account.invalidations_missed[:10])}"
             )
     else:
         account.notes.append("Redis not checked: no --redis-url for this platform")

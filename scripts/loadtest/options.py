@@ -58,7 +58,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
     add("--customers", type=int, default=500, help="distinct customers (500)")
     add("--products", type=int, default=50, help="distinct products (50)")
     add("--hot-share", type=float, default=0.2, help="share of lines on the hot product (0.2)")
-    add("--poison-share", type=float, default=0.01, help="orders no stage can process (0.01)")
+    add("--poison-share", type=float, default=0.002, help="orders no stage can process (0.002)")
     add("--decline-share", type=float, default=0.02, help="orders whose payment fails (0.02)")
     add("--invalid-share", type=float, default=0.01, help="orders rejected by validation (0.01)")
     add("--duplicate-share", type=float, default=0.05, help="orders put twice (0.05)")

@@ -205,11 +205,14 @@ def dead_letters(platform: Platform) -> DeadLetters:
 class CacheCheck:
     entries: int = 0
     stale: list[str] = field(default_factory=list)
+    generations: dict[str, int | None] = field(default_factory=dict)
+    """order id -> its ``gen:order:<id>`` (one INCR per invalidation), None when absent."""
     checked: bool = False
 
 
-def cache_check(platform: Platform) -> CacheCheck:
-    """Every cached order/product entry in Redis must equal its item in the table."""
+def cache_check(platform: Platform, order_ids: list[str] | None = None) -> CacheCheck:
+    """Every cached order/product entry in Redis must equal its item in the table; and the
+    invalidation generation of each of ``order_ids`` (to compare with its final version)."""
     check = CacheCheck()
     if not platform.redis_url:
         return check
@@ -217,6 +220,12 @@ def cache_check(platform: Platform) -> CacheCheck:
 
     plain = storefront_module().plain
     client = redis.Redis.from_url(platform.redis_url)
+    ids = list(order_ids or [])
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        values = client.mget([f"gen:order:{oid}" for oid in chunk])
+        for oid, value in zip(chunk, values, strict=True):
+            check.generations[oid] = None if value is None else int(value)
     dynamodb = platform.client("dynamodb")
     tables = {"order": ("orders", "ORDER#"), "product": ("products", "PRODUCT#")}
     for kind, (table, prefix) in tables.items():

@@ -40,7 +40,9 @@ def _run(**overrides: Any) -> Any:
         "audit": AuditArchive(lines=15),
         "emails": [{"subject": f"Order {oid} x"} for oid in ("o1", "o2", "o3", "o4", "o1", "o2")],
         "sms": None,
-        "cache": CacheCheck(entries=2, checked=True),
+        "cache": CacheCheck(
+            entries=2, generations={"o1": 5, "o2": 2, "o3": 2, "o4": 1}, checked=True
+        ),
         "aggregates": [
             {"pk": "STATUS#SHIPPED", "count": 1},
             {"pk": "STATUS#CANCELLED", "count": 1},
@@ -74,7 +76,7 @@ def test_each_sink_that_does_not_add_up_is_a_problem() -> None:
     account = _run(
         audit=AuditArchive(lines=16, duplicate_event_ids=1),
         emails=[{"subject": "Order o1 placed"}],
-        cache=CacheCheck(entries=2, stale=["order:o1"], checked=True),
+        cache=CacheCheck(entries=2, stale=["order:o1"], generations={"o2": 1}, checked=True),
         aggregates=[{"pk": "STATUS#SHIPPED", "count": 2}],
     )
     text = "\n".join(account.problems)
@@ -82,6 +84,7 @@ def test_each_sink_that_does_not_add_up_is_a_problem() -> None:
     assert "repeat an event id" in text
     assert "emails sent 1 != expected 6" in text
     assert "order:o1" in text
+    assert account.invalidations_missed == ["o2"]
     assert "STATUS#SHIPPED count 2 != 1" in text
     assert "revenue 0 != 10" in text
     assert not account.aggregates_match
