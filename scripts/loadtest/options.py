@@ -51,7 +51,10 @@ def parse_args(argv: list[str] | None = None) -> Options:
         description="Deploy the order platform, drive orders through it, account for every one.",
     )
     add = parser.add_argument
-    add("--rate", type=float, default=100.0, help="orders placed per second (100)")
+    # Defaults a new user's `make demo` drains in a couple of minutes on a laptop: the fan-out
+    # function makes five sink calls per record on one shard lane (BENCHMARKS.md has the figures
+    # at higher rates).
+    add("--rate", type=float, default=10.0, help="orders placed per second (10)")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--seconds", type=float, default=None, help="steady phase length (30)")
     group.add_argument("--orders", type=int, default=None, help="orders to place (rate x seconds)")
@@ -67,8 +70,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
     add(
         "--backlog",
         type=int,
-        default=1000,
-        help="orders written while the mappings are disabled, then drained (1000; 0: skip)",
+        default=200,
+        help="orders written while the mappings are disabled, then drained (200; 0: skip)",
     )
     add("--seed", type=int, default=1, help="random seed of the workload (1)")
     add("--writers", type=int, default=8, help="writer threads (8)")
