@@ -243,6 +243,18 @@ def _read_lines(path: Path, skip: int) -> list[tuple[float, float]]:
     return rows
 
 
+def _runner_stats(runner: Any, mapping: str, handled: int) -> dict[str, Any]:
+    """The mapping's counters once the runner has counted every handled record: the handler
+    writes its line before its invoke returns, and the runner counts the invoke after."""
+    if runner is None:
+        return {}
+    try:
+        stats = runner.wait_until(lambda s: s[mapping]["succeeded"] >= handled, timeout=30)
+    except TimeoutError:
+        stats = runner.stats()
+    return dict(stats.get(mapping, {}))
+
+
 def _wait_for_lines(path: Path, expected: int, timeout: float) -> float:
     """Seconds until ``expected`` lines exist; raises if the mapping falls behind for good."""
     start = time.perf_counter()
@@ -337,7 +349,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             _wait_for_lines(out_file, steady.writes + burst.writes, timeout=300)
             burst.drain_seconds = time.perf_counter() - t0
             _fill(burst, _read_lines(out_file, steady.writes))
-        stats = runner.stats().get(mapping, {}) if runner is not None else {}
+        stats = _runner_stats(runner, mapping, steady.writes + burst.writes)
     phases = [p for p in (steady, burst) if p.writes]
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
