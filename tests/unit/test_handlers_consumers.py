@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from benchmarks._data import make_event, stream_record
 from tests.helpers.emf import batch_counts, emf_documents, printed_counts, tally
+from tests.helpers.stream_data import make_event, stream_record
 
 from streamkit import MemoryIdempotencyStore, deserialize
 
