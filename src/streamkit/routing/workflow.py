@@ -65,7 +65,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
-from streamkit._aws import default_client
+from streamkit._aws import DefaultClient
 from streamkit.batch import BatchResponse, BatchResult, Ordering, process_batch, run_batch
 from streamkit.codec import serialize_value
 from streamkit.records import StreamRecord
@@ -285,11 +285,8 @@ class Workflow:
 
     # --- running ----------------------------------------------------------------------------
 
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = default_client()
-        return self._client
+    # The client given at construction, or a default one with short timeouts, made on first use.
+    client = DefaultClient()
 
     def handle(self, event: Any, context: Any | None = None) -> BatchResponse:
         """The Lambda handler body: run the stages of a batch (``ordering``, per_key default)."""
