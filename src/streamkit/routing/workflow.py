@@ -293,6 +293,11 @@ class Workflow:
         self._ensure_valid()
         return process_batch(event, self, ordering=self.ordering, context=context)
 
+    def run(self, event: Any, context: Any | None = None) -> BatchResult:
+        """``handle`` returning the batch accounting (a ``stale`` record counts as already
+        completed; the response is ``handle``'s)."""
+        return self.run_wrapped(event, context, _unwrapped)
+
     def run_wrapped(self, event: Any, context: Any | None, wrap: RecordWrapper) -> BatchResult:
         """``handle`` for an observer (``streamkit.observability.ObservedConsumer``): each
         record's stage runs through ``wrap``. Returns the batch accounting, in which a
@@ -537,3 +542,7 @@ def _exception_types(
         if not (isinstance(kind, type) and issubclass(kind, BaseException)):
             raise InvalidWorkflowError(workflow, f"retry_on takes exception classes, not {kind!r}")
     return result
+
+
+def _unwrapped(call: Callable[..., Any]) -> Callable[[StreamRecord], Any]:
+    return call
