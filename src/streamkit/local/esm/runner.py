@@ -45,6 +45,7 @@ from streamkit.local.esm.checkpoints import CheckpointStore
 from streamkit.local.esm.config import MappingConfig, is_dynamodb_stream_arn
 from streamkit.local.esm.destinations import DeliveryPolicy
 from streamkit.local.esm.mapping import InvokerFactory, MappingWorker, WorkerSettings
+from streamkit.local.esm.processing_results import ProcessingResultReporter
 from streamkit.local.esm.processor import Invoker, RetryDelay
 from streamkit.local.esm.stats import MappingState, MappingStats
 from streamkit.streams.throttling import IdleBackoff, ShardReadGate, ThrottleBackoff
@@ -85,6 +86,7 @@ class Runner:
             or "us-east-1"
         )
         self.reconcile_interval = reconcile_interval
+        self._results = ProcessingResultReporter(endpoint_url)
         self.status_interval = status_interval
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
@@ -254,6 +256,7 @@ class Runner:
             ]:
                 self._stop_worker(uuid)
                 self._stats[uuid].set_state(MappingState.DELETED)
+        self._results.report(self.stats(), mappings)
 
     def _reconcile_mapping(self, uuid: str, mapping: Mapping[str, Any]) -> None:
         with self._stats_lock:
