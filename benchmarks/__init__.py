@@ -18,7 +18,7 @@ Helpers for bench modules:
 - ``Case``: one comparison (two zero-argument callables doing the same work).
 - ``measure(case)``: time it, returning a ``Result``.
 - ``run_cases(title, cases)``: measure several and print the table.
-- ``benchmarks._data``: deterministic stream events and items.
+- ``tests.helpers.stream_data``: deterministic stream events and items (shared with the tests).
 """
 
 from __future__ import annotations

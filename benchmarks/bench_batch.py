@@ -5,7 +5,7 @@ The anchor is Powertools' documented pattern for DynamoDB Streams::
     processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
     process_partial_response(event, record_handler, processor, context)
 
-Both sides get the same orders batch (``benchmarks._data.orders_event(1000)``, 1,000
+Both sides get the same orders batch (``tests.helpers.stream_data.orders_event(1000)``, 1,000
 realistic order records, INSERT/MODIFY/REMOVE mixed), round-tripped through JSON once
 (untimed) so that it is made of fresh objects the way the Lambda runtime's ``json.loads``
 hands it over. Each timed call processes the whole batch and returns the response; before
@@ -35,8 +35,9 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
     DynamoDBRecord,
 )
+from tests.helpers import stream_data as _data
 
-from benchmarks import Case, Result, _data, measure
+from benchmarks import Case, Result, measure
 from streamkit.batch import process_batch
 from streamkit.records import StreamRecord
 

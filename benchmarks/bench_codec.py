@@ -26,8 +26,9 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent
 from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
+from tests.helpers import stream_data as _data
 
-from benchmarks import Case, _data, run_cases
+from benchmarks import Case, run_cases
 from streamkit import codec
 from streamkit.codec import deserialize, serialize
 from streamkit.codec._walker import pure_python_deserializer

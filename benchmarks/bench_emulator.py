@@ -39,8 +39,7 @@ from boto3.dynamodb.types import TypeSerializer
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-
-from benchmarks import _data
+from tests.helpers import stream_data as _data
 
 PUTS = int(os.environ.get("STREAMKIT_BENCH_PUTS", "300"))
 BATCH_ITEMS = int(os.environ.get("STREAMKIT_BENCH_BATCH_ITEMS", "3000"))

@@ -2,7 +2,7 @@
 
 The ESM runner applies a mapping's FilterCriteria to every stream record, so what matters is
 the time to judge one record with an already-compiled pattern. Records are the orders batch
-(``benchmarks._data.orders_event(1000)``: realistic orders, INSERT/MODIFY/REMOVE mixed, images
+(``tests.helpers.stream_data.orders_event(1000)``: realistic orders, INSERT/MODIFY/REMOVE mixed, images
 in DynamoDB JSON), round-tripped through JSON once (untimed) as the runner would receive them.
 
 Anchors:
@@ -22,8 +22,9 @@ from collections.abc import Callable
 from typing import Any
 
 from moto.events.models import EventPattern
+from tests.helpers import stream_data as _data
 
-from benchmarks import Case, _data, run_cases
+from benchmarks import Case, run_cases
 from streamkit.filters import FilterCriteria, FilterPattern
 
 RECORDS = 1000

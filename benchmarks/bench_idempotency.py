@@ -29,9 +29,9 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from tests.helpers import stream_data as _data
+from tests.helpers.request_counter import RequestCounter
 
-from benchmarks import _data
-from benchmarks._requests import RequestCounter
 from streamkit.batch import process_batch
 from streamkit.idempotency import DynamoDBIdempotencyStore, LocalCache, idempotent
 

@@ -1,7 +1,7 @@
 """Router dispatch overhead: ``Router`` against a hand-written if/elif dispatcher.
 
 Both sides run inside ``process_batch`` over the same orders batch
-(``benchmarks._data.orders_event(1000)``: INSERT/MODIFY/REMOVE mixed, a few TTL deletes), with
+(``tests.helpers.stream_data.orders_event(1000)``: INSERT/MODIFY/REMOVE mixed, a few TTL deletes), with
 the same six destinations, and route every record to the same handler (checked before timing):
 
 1. MODIFY that became PAID            ``when=became("status", "PAID")``
@@ -37,7 +37,9 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks import Case, Result, _data, measure, print_table
+from tests.helpers import stream_data as _data
+
+from benchmarks import Case, Result, measure, print_table
 from streamkit.batch import process_batch
 from streamkit.idempotency import MemoryIdempotencyStore
 from streamkit.records import StreamRecord

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 __all__ = [
+    "DefaultClient",
     "default_client",
     "error_code",
     "full_jitter_backoff",
@@ -48,6 +49,21 @@ def default_client(service: str = "dynamodb") -> Any:
         connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3}
     )
     return boto3.client(service, config=config)
+
+
+class DefaultClient:
+    """A ``client`` attribute: the client given at construction (stored as ``_client``), or a
+    :func:`default_client` made on first use and kept (so it lives across invocations)."""
+
+    def __init__(self, service: str = "dynamodb") -> None:
+        self.service = service
+
+    def __get__(self, owner: Any, owner_type: type | None = None) -> Any:
+        if owner is None:
+            return self
+        if owner._client is None:
+            owner._client = default_client(self.service)
+        return owner._client
 
 
 def full_jitter_backoff(

@@ -17,6 +17,8 @@ from streamkit.local.esm.destinations import DeliveryPolicy, FailureContext
 from streamkit.local.esm.intake import RecordIntake
 from streamkit.local.esm.processor import (
     BatchProcessor,
+    FailureReporter,
+    ProcessingPolicy,
     RetryDelay,
 )
 from streamkit.streams.reader import ShardReader, StartPosition
@@ -129,17 +131,28 @@ def make_processor(
     invoker: ScriptedInvoker,
     commits: list[str],
     stats: Stats | None = None,
-    **options: Any,
+    *,
+    destination: RecordingDestination | None = None,
+    delivery: DeliveryPolicy | None = None,
+    **policy: Any,
 ) -> BatchProcessor:
-    options.setdefault("retry_delay", NO_DELAY)
-    options.setdefault("delivery", DeliveryPolicy(initial_delay=0.0, max_delay=0.0))
+    """A processor of one mapping (``policy``: ProcessingPolicy fields) whose checkpoints
+    are appended to ``commits``; no retry delays unless asked."""
+    stats = stats or Stats()
+    policy.setdefault("retry_delay", NO_DELAY)
+    reporter = FailureReporter(
+        FUNCTION_ARN,
+        arn,
+        stats,
+        destination,
+        delivery or DeliveryPolicy(initial_delay=0.0, max_delay=0.0),
+    )
     return BatchProcessor(
-        function_arn=FUNCTION_ARN,
-        stream_arn=arn,
         invoker=invoker,
         checkpointer=ShardCheckpointer(commits.append),
-        stats=stats or Stats(),
-        **options,
+        stats=stats,
+        reporter=reporter,
+        policy=ProcessingPolicy(**policy),
     )
 
 

@@ -13,7 +13,6 @@ from typing import Any
 
 import boto3
 import pytest
-from benchmarks._requests import RequestCounter
 from botocore.config import Config
 
 from streamkit.batch import process_batch, run_batch
@@ -31,6 +30,7 @@ from streamkit.idempotency import (
 )
 from streamkit.idempotency.items import MAX_ITEM_BYTES
 from tests.helpers import AwsClients
+from tests.helpers.request_counter import RequestCounter
 
 NAMESPACE = "orders.on_change"
 

@@ -162,10 +162,10 @@ def running(
     aws: AwsClients, endpoint_url: str, state_dir: Path, uuids: dict[str, str]
 ) -> Iterator[Any]:
     """One in-process Runner for ``uuids`` (fast retry pacing), as ``streamkit run`` would."""
-    from streamkit.local.esm.batcher import IdleBackoff
     from streamkit.local.esm.destinations import DeliveryPolicy
     from streamkit.local.esm.processor import RetryDelay
     from streamkit.local.esm.runner import Runner
+    from streamkit.streams.throttling import IdleBackoff
 
     wanted = set(uuids)
     runner = Runner(

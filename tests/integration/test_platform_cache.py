@@ -14,12 +14,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from benchmarks._data import make_event, stream_record
 from orderplatform.cache import CacheInvalidator
 from orderplatform.storefront import Storefront
 
 from streamkit import parse_event, serialize
 from tests.helpers import AwsClients
+from tests.helpers.stream_data import make_event, stream_record
 
 
 @pytest.fixture

@@ -559,8 +559,8 @@ def test_round_trip_keeps_exact_number_text() -> None:
 
 
 def test_realistic_orders_round_trip_and_match_boto3() -> None:
-    from benchmarks import _data
     from boto3.dynamodb.types import Binary, TypeDeserializer
+    from tests.helpers import stream_data as _data
 
     event = _data.orders_event(40, seed=7)
     boto3 = TypeDeserializer()
@@ -591,7 +591,7 @@ def test_realistic_orders_round_trip_and_match_boto3() -> None:
 
 
 def test_fast_walker_agrees_with_the_checked_walker_on_a_realistic_batch() -> None:
-    from benchmarks import _data
+    from tests.helpers import stream_data as _data
 
     for record in _data.orders_event(30, seed=3)["Records"]:
         image = record["dynamodb"].get("NewImage") or record["dynamodb"]["OldImage"]

@@ -160,6 +160,8 @@ SLEEPER = """
             child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
             open(event["child_pid_file"], "w").write(str(child.pid))
         print("about to sleep", event.get("sleep", 0))
+        if event.get("started_file"):
+            open(event["started_file"], "w").close()
         time.sleep(event.get("sleep", 0))
         return "woke"
 """
@@ -595,22 +597,27 @@ def test_the_zips_own_copy_of_a_library_wins(make_invoker: MakeInvoker) -> None:
 
 
 def test_close_interrupts_an_invoke_in_flight_and_refuses_new_ones(
-    make_invoker: MakeInvoker,
+    make_invoker: MakeInvoker, tmp_path: Path
 ) -> None:
     invoker = make_invoker({"app.py": SLEEPER}, timeout_s=30.0)
     invoker.warm()
     outcome: list[BaseException | InvokeResult] = []
 
+    started = tmp_path / "started"
+
     def slow() -> None:
         try:
-            outcome.append(invoker.invoke({"sleep": 20}))
+            outcome.append(invoker.invoke({"sleep": 20, "started_file": str(started)}))
         except BaseException as exc:
             outcome.append(exc)
 
     thread = threading.Thread(target=slow)
     thread.start()
-    time.sleep(0.3)
-    invoker.close()
+    deadline = time.monotonic() + 10
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert started.exists(), "the invoke never started"
+    invoker.close()  # the handler is mid-sleep now
     thread.join(timeout=5)
 
     assert not thread.is_alive()

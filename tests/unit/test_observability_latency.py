@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from benchmarks._data import make_event, stream_record
+from tests.helpers.stream_data import make_event, stream_record
 
 from streamkit import MemoryIdempotencyStore, Router, parse_event
 from streamkit.exceptions import InvalidMetricError

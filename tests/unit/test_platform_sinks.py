@@ -11,12 +11,12 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from benchmarks._data import make_event, stream_record
 from botocore.exceptions import ClientError
 from orderplatform.audit import REDACTED, AuditArchive, audit_line, object_key, redact_fields
 from orderplatform.changes import is_noop, item_id
 from orderplatform.fulfilment import Fulfilment, execution_name
 from orderplatform.notify import Notifier, template_for
+from tests.helpers.stream_data import make_event, stream_record
 
 from streamkit import StreamRecord, parse_event
 

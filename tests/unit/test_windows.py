@@ -27,7 +27,7 @@ from tests.helpers.fake_streams import FakeStreamsClient
 from streamkit.local.esm.checkpoints import CheckpointStore
 from streamkit.local.esm.config import MappingConfig
 from streamkit.local.esm.destinations import DeliveryPolicy
-from streamkit.local.esm.pipeline import ShardParts
+from streamkit.local.esm.pipeline import wire_mapping
 from streamkit.local.esm.windows import MAX_STATE_BYTES, Window, WindowedShard
 from streamkit.streams.reader import ShardReader, StartPosition
 from streamkit.streams.throttling import IdleBackoff
@@ -108,18 +108,19 @@ def windowed(
     shard_id = streams.shard_ids(arn)[0]
     stop = threading.Event()
     stats = Stats()
-    parts = ShardParts(
-        config=mapping,
-        shard_id=shard_id,
+    parts = wire_mapping(
+        mapping,
         invoker=invoker,
         stats=stats,
-        stop=stop,
-        commit=lambda seq: store.save("w-1", arn, shard_id, stream_label="L", sequence_number=seq),
         destination=destination,
         retry_delay=NO_DELAY,
         delivery=DeliveryPolicy(initial_delay=0.0, max_delay=0.0),
         idle_backoff=lambda: IdleBackoff(min_delay=0.001, max_delay=0.002),
         clock=clock,
+    ).shard(
+        shard_id,
+        stop,
+        lambda seq: store.save("w-1", arn, shard_id, stream_label="L", sequence_number=seq),
     )
     start = StartPosition("TRIM_HORIZON")
     checkpoint = store.load("w-1", arn, shard_id)

@@ -18,7 +18,7 @@ import contextlib
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final, TypeVar, Unpack
 
-from streamkit._aws import default_client, error_code, full_jitter_backoff
+from streamkit._aws import DefaultClient, error_code, full_jitter_backoff
 from streamkit.idempotency.exceptions import IdempotencyStoreUnavailableError
 from streamkit.idempotency.items import INPROGRESS, IdempotencyItem, Status
 from streamkit.idempotency.store import IdempotencyStore, StoreOptions
@@ -77,11 +77,8 @@ class DynamoDBIdempotencyStore(IdempotencyStore):
     def __repr__(self) -> str:
         return f"DynamoDBIdempotencyStore(table_name={self.table_name!r})"
 
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = default_client()
-        return self._client
+    # The client given at construction, or a default one with short timeouts, made on first use.
+    client = DefaultClient()
 
     # --- stream mode ----------------------------------------------------------------------
 

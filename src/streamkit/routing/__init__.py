@@ -7,12 +7,14 @@
 - ``Workflow``: stages as fenced state transitions on an item attribute.
 - ``CounterAggregator``: exactly-once ADD counters in a DynamoDB table.
 - ``TumblingWindowAggregator``: Lambda's tumbling-window state protocol.
+- ``Consumer``: what the four have in common (``name``, ``handle``, ``run``).
 
 Guarantees per pattern and the mapping settings they assume: docs/patterns.md.
 """
 
 from __future__ import annotations
 
+from streamkit.routing.consumer import Consumer
 from streamkit.routing.counters import AggregationResult, CounterAggregator
 from streamkit.routing.deltas import Aggregate, Delta
 from streamkit.routing.exceptions import (
@@ -58,6 +60,7 @@ __all__ = [
     "AggregateWriteError",
     "AggregationError",
     "AggregationResult",
+    "Consumer",
     "CounterAggregator",
     "Delta",
     "DispatchStats",

@@ -48,7 +48,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from streamkit._aws import default_client, error_code, full_jitter_backoff
+from streamkit._aws import DefaultClient, error_code, full_jitter_backoff
 from streamkit.batch import BatchResponse, BatchResult
 from streamkit.batch.internal import logs_failures
 from streamkit.idempotency.items import make_id
@@ -198,11 +198,8 @@ class CounterAggregator:
         self.clock = clock
         self._client = client
 
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = default_client()
-        return self._client
+    # The client given at construction, or a default one with short timeouts, made on first use.
+    client = DefaultClient()
 
     def handle(self, event: Any, context: Any | None = None) -> BatchResponse:
         """The Lambda handler body: apply the batch, return the partial batch response."""

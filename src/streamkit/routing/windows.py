@@ -134,6 +134,11 @@ class TumblingWindowAggregator:
         self.initial = initial
         self.numbers: NumberMode = numbers
 
+    def run(self, event: Any, context: Any | None = None) -> dict[str, Any]:
+        """``handle``: a window aggregator's response (the state and batchItemFailures) is
+        everything it has to tell."""
+        return self.handle(event, context)
+
     def handle(self, event: Any, context: Any | None = None) -> dict[str, Any]:
         """The Lambda handler body: ``{"state": ..., "batchItemFailures": [...]}``."""
         window, shard_id, final, early = _window_fields(event)

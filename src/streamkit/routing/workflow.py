@@ -65,7 +65,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
-from streamkit._aws import default_client
+from streamkit._aws import DefaultClient
 from streamkit.batch import BatchResponse, BatchResult, Ordering, process_batch, run_batch
 from streamkit.codec import serialize_value
 from streamkit.records import StreamRecord
@@ -298,16 +298,18 @@ class Workflow:
 
     # --- running ----------------------------------------------------------------------------
 
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = default_client()
-        return self._client
+    # The client given at construction, or a default one with short timeouts, made on first use.
+    client = DefaultClient()
 
     def handle(self, event: Any, context: Any | None = None) -> BatchResponse:
         """The Lambda handler body: run the stages of a batch (``ordering``, per_key default)."""
         self._ensure_valid()
         return process_batch(event, self, ordering=self.ordering, context=context)
+
+    def run(self, event: Any, context: Any | None = None) -> BatchResult:
+        """``handle`` returning the batch accounting (a ``stale`` record counts as already
+        completed; the response is ``handle``'s)."""
+        return self.run_wrapped(event, context, _unwrapped)
 
     def run_wrapped(self, event: Any, context: Any | None, wrap: RecordWrapper) -> BatchResult:
         """``handle`` for an observer (``streamkit.observability.ObservedConsumer``): each
@@ -567,3 +569,7 @@ def _exception_types(
         if not (isinstance(kind, type) and issubclass(kind, BaseException)):
             raise InvalidWorkflowError(workflow, f"retry_on takes exception classes, not {kind!r}")
     return result
+
+
+def _unwrapped(call: Callable[..., Any]) -> Callable[[StreamRecord], Any]:
+    return call

@@ -9,7 +9,8 @@ A record travels through these modules in this order:
 - :mod:`.mapping` -- one mapping's supervisor thread: loads the function, follows the shards;
 - :mod:`.shard` -- one shard's thread: resume after its checkpoint, run its loop;
   :mod:`.stats` -- the mapping's counters and state;
-- :mod:`.pipeline` -- what a shard's processing is built from, and the sequential loop;
+- :mod:`.pipeline` -- ``wire_mapping``: a mapping's settings become its pipeline once; a
+  shard's parts; the sequential loop;
 - reading -- :class:`streamkit.streams.reader.ShardReader` (GetRecords, iterators, throttling);
 - :mod:`.intake` -- records converted to Lambda's shape and filtered (FilterCriteria), once;
 - :mod:`.batcher` -- records into batches (BatchSize, MaximumBatchingWindowInSeconds, 6 MB);

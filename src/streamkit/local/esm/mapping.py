@@ -33,6 +33,7 @@ from streamkit.exceptions import FunctionCodeError, StreamNotFoundError
 from streamkit.local.esm.checkpoints import CheckpointStore
 from streamkit.local.esm.config import MappingConfig
 from streamkit.local.esm.destinations import DeliveryPolicy, OnFailureDestination, destination_for
+from streamkit.local.esm.pipeline import MappingPipeline, wire_mapping
 from streamkit.local.esm.processor import Invoker, RetryDelay
 from streamkit.local.esm.shard import ShardWorker
 from streamkit.local.esm.stats import MappingState, MappingStats
@@ -90,6 +91,7 @@ class MappingWorker:
         self.shards: dict[str, ShardWorker] = {}
         self.invoker: Invoker | None = None
         self.destination: OnFailureDestination | None = None
+        self._pipeline: MappingPipeline | None = None
         self.thread = threading.Thread(
             target=self._supervise, name=f"mapping-{config.uuid[:8]}", daemon=True
         )
@@ -204,7 +206,7 @@ class MappingWorker:
             if self._already_finished(shard, description.stream_label):
                 continue
             worker = ShardWorker(
-                config, shard, description.stream_label, self.invoker, self.destination,
+                self._wired(self.invoker), shard, description.stream_label,
                 self.settings, self.stats, self._shards_stop,
             )  # fmt: skip
             self.shards[shard.shard_id] = worker
@@ -213,6 +215,23 @@ class MappingWorker:
         running = [w for w in self.shards.values() if not w.finished]
         if all(w.ready.is_set() for w in running):
             self.stats.set_state(MappingState.POLLING)
+
+    def _wired(self, invoker: Invoker) -> MappingPipeline:
+        """The mapping's pipeline, wired once per invoker (a stream that went away closes
+        the invoker; the next one gets a pipeline of its own)."""
+        if self._pipeline is None or self._pipeline.invoker is not invoker:
+            settings = self.settings
+            self._pipeline = wire_mapping(
+                self.config,
+                invoker=invoker,
+                stats=self.stats,
+                destination=self.destination,
+                retry_delay=settings.retry_delay,
+                delivery=settings.delivery,
+                idle_backoff=settings.idle_backoff,
+                clock=settings.clock,
+            )
+        return self._pipeline
 
     def _parent_done(
         self, shard: Shard, shards: tuple[Shard, ...], finished: set[str], label: str

@@ -1,6 +1,9 @@
-"""What one shard's processing is built from, and the plain (one batch at a time) loop.
+"""How a mapping's pipeline is wired, what one shard's processing is built from, and the
+plain (one batch at a time) loop.
 
-A shard worker reads its shard with a :class:`~streamkit.streams.reader.ShardReader` and
+:func:`wire_mapping` turns a mapping's settings into its policies once per mapping (a
+:class:`MappingPipeline`); :meth:`MappingPipeline.shard` adds one shard's own parts (its
+id, its stop event, its durable commit). A shard worker reads its shard with a :class:`~streamkit.streams.reader.ShardReader` and
 hands it to one of three loops, by the mapping's settings:
 
 - :func:`run_sequential` -- ParallelizationFactor 1, no tumbling window: poll a batch, process
@@ -20,7 +23,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from streamkit.local.esm.batcher import BatchPoller, BatchSplit, RecordSource
 from streamkit.local.esm.checkpointer import ShardCheckpointer
@@ -31,9 +34,11 @@ from streamkit.local.esm.processor import (
     BatchOutcome,
     BatchProcessor,
     BisectPolicy,
+    FailureReporter,
     InvocationStyle,
     Invoker,
     PlainInvocation,
+    ProcessingPolicy,
     RecordAgePolicy,
     RetryDelay,
     RetryPolicy,
@@ -43,31 +48,94 @@ from streamkit.local.esm.stats import Counter
 from streamkit.streams.reader import ShardReader
 from streamkit.streams.throttling import IdleBackoff
 
-__all__ = ["ShardParts", "run_sequential"]
+__all__ = ["MappingPipeline", "ShardParts", "run_sequential", "wire_mapping"]
 
 LOG = logging.getLogger(__name__)
 
 
-@dataclass
-class ShardParts:
-    """One shard of one mapping: its settings, collaborators and where checkpoints go."""
+@dataclass(frozen=True)
+class MappingPipeline:
+    """What every shard of one mapping shares: its settings, its function, its policies and
+    where it reports. Built once per mapping by :func:`wire_mapping`; :meth:`shard` adds
+    what is one shard's own."""
 
     config: MappingConfig
-    shard_id: str
     invoker: Invoker
     stats: StatsSink
+    policy: ProcessingPolicy
+    reporter: FailureReporter
+    idle_backoff: Callable[[], IdleBackoff] = IdleBackoff
+
+    def shard(
+        self, shard_id: str, stop: threading.Event, commit: Callable[[str], None]
+    ) -> ShardParts:
+        """The parts of one shard: ``commit`` is its durable "every record up to this one
+        is done"."""
+        return ShardParts(self, shard_id, stop, commit)
+
+
+def wire_mapping(
+    config: MappingConfig,
+    *,
+    invoker: Invoker,
+    stats: StatsSink,
+    destination: OnFailureDestination | None = None,
+    retry_delay: RetryDelay | None = None,
+    delivery: DeliveryPolicy | None = None,
+    idle_backoff: Callable[[], IdleBackoff] = IdleBackoff,
+    clock: Callable[[], float] = time.time,
+) -> MappingPipeline:
+    """The one place where a mapping's settings become its pipeline's policies (as
+    LocalStack's event source mapping worker factory builds a poller from a mapping):
+    MaximumRetryAttempts, MaximumRecordAgeInSeconds, BisectBatchOnFunctionError,
+    ReportBatchItemFailures and the on-failure destination, with the runner's pacing."""
+    policy = ProcessingPolicy(
+        report_batch_item_failures=config.report_batch_item_failures,
+        retry=RetryPolicy(config.max_retry_attempts),
+        retry_delay=retry_delay or RetryDelay(),
+        record_age=RecordAgePolicy(config.max_record_age_s),
+        bisect=BisectPolicy(config.bisect),
+        clock=clock,
+    )
+    reporter = FailureReporter(
+        config.function_arn,
+        config.event_source_arn,
+        stats,
+        destination,
+        delivery or DeliveryPolicy(),
+    )
+    return MappingPipeline(config, invoker, stats, policy, reporter, idle_backoff)
+
+
+@dataclass
+class ShardParts:
+    """One shard of one mapping: the mapping's pipeline, the shard, its stop and its commit."""
+
+    mapping: MappingPipeline
+    shard_id: str
     stop: threading.Event
     commit: Callable[[str], None]  # durable: "every record up to this one is done"
-    destination: OnFailureDestination | None = None
-    retry_delay: RetryDelay = field(default_factory=RetryDelay)
-    delivery: DeliveryPolicy = field(default_factory=DeliveryPolicy)
-    idle_backoff: Callable[[], IdleBackoff] = IdleBackoff
-    clock: Callable[[], float] = time.time
 
     def __post_init__(self) -> None:
         self.intake = RecordIntake(
             self.config.event_source_arn, self.config.filter_patterns, on_admit=self.count_polled
         )
+
+    @property
+    def config(self) -> MappingConfig:
+        return self.mapping.config
+
+    @property
+    def stats(self) -> StatsSink:
+        return self.mapping.stats
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        return self.mapping.policy.clock
+
+    @property
+    def idle_backoff(self) -> Callable[[], IdleBackoff]:
+        return self.mapping.idle_backoff
 
     @property
     def label(self) -> str:
@@ -117,21 +185,13 @@ class ShardParts:
         style: InvocationStyle | None = None,
         label: str | None = None,
     ) -> BatchProcessor:
-        config = self.config
+        mapping = self.mapping
         return BatchProcessor(
-            function_arn=config.function_arn,
-            stream_arn=config.event_source_arn,
-            invoker=self.invoker,
+            invoker=mapping.invoker,
             checkpointer=checkpointer,
-            stats=self.stats,
-            report_batch_item_failures=config.report_batch_item_failures,
-            retry=RetryPolicy(config.max_retry_attempts),
-            retry_delay=self.retry_delay,
-            record_age=RecordAgePolicy(config.max_record_age_s),
-            bisect=BisectPolicy(config.bisect),
-            destination=self.destination,
-            delivery=self.delivery,
-            clock=self.clock,
+            stats=mapping.stats,
+            reporter=mapping.reporter,
+            policy=mapping.policy,
             label=label or self.label,
             style=style or PlainInvocation(),
         )

@@ -68,6 +68,7 @@ __all__ = [
     "InvokeOutcome",
     "Invoker",
     "PlainInvocation",
+    "ProcessingPolicy",
     "RecordAgePolicy",
     "RetryDelay",
     "RetryPolicy",
@@ -290,30 +291,30 @@ class FinalInvoke:
     record_count: int
 
 
-@dataclass
-class BatchProcessor:
-    """Processes batches of one shard (or one lane of a shard) of one mapping, in order."""
+@dataclass(frozen=True)
+class ProcessingPolicy:
+    """A mapping's processing settings as Lambda's policies; built once per mapping
+    (:func:`streamkit.local.esm.pipeline.wire_mapping`) and shared by its processors."""
 
-    function_arn: str
-    stream_arn: str
-    invoker: Invoker
-    checkpointer: Acknowledgments  # the shard's: records read, records finished
-    stats: StatsSink
     report_batch_item_failures: bool = False
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     retry_delay: RetryDelay = field(default_factory=RetryDelay)
     record_age: RecordAgePolicy = field(default_factory=RecordAgePolicy)
     bisect: BisectPolicy = field(default_factory=BisectPolicy)
-    destination: OnFailureDestination | None = None
-    delivery: DeliveryPolicy = field(default_factory=DeliveryPolicy)
-    clock: Callable[[], float] = time.time
+    clock: Callable[[], float] = time.time  # epoch seconds: record age, iterator age
+
+
+@dataclass
+class BatchProcessor:
+    """Processes batches of one shard (or one lane of a shard) of one mapping, in order."""
+
+    invoker: Invoker
+    checkpointer: Acknowledgments  # the shard's: records read, records finished
+    stats: StatsSink
+    reporter: FailureReporter  # the mapping's: what is given up on, and where it goes
+    policy: ProcessingPolicy = field(default_factory=ProcessingPolicy)
     label: str = ""  # who is talking in logs, e.g. "mapping 1a2b3c4d"
     style: InvocationStyle = field(default_factory=PlainInvocation)
-
-    def __post_init__(self) -> None:
-        self.reporter = FailureReporter(
-            self.function_arn, self.stream_arn, self.stats, self.destination, self.delivery
-        )
 
     def _where(self, batch: Batch) -> str:
         return f"{self.label} shard {batch.shard_id}" if self.label else batch.shard_id
@@ -347,9 +348,12 @@ class BatchProcessor:
             done_before = 0
             if verdict.kind is VerdictKind.PARTIAL and verdict.retry_from is not None:
                 done_before = self._keep_from(batch, segment, verdict.retry_from)
-                if self.bisect.enabled and done_before:
+                if self.policy.bisect.enabled and done_before:
                     continue  # split at the returned sequence number: no retry consumed
-            if not done_before and (halves := self.bisect.split(segment.records)) is not None:
+            if (
+                not done_before
+                and (halves := self.policy.bisect.split(segment.records)) is not None
+            ):
                 # Splitting does not count against the retry quota.
                 pending.popleft()
                 for half in reversed(halves):
@@ -357,9 +361,9 @@ class BatchProcessor:
                         _Segment(half, segment.invokes, segment.retries_used, segment.last_outcome)
                     )
                 continue
-            if self.retry.may_retry(segment.retries_used):
+            if self.policy.retry.may_retry(segment.retries_used):
                 segment.retries_used += 1
-                if not self.retry_delay.pause(segment.retries_used, stop):
+                if not self.policy.retry_delay.pause(segment.retries_used, stop):
                     return BatchOutcome.ABANDONED
                 continue
             if not self._give_up(batch, segment, segment.records, RETRY_ATTEMPTS_EXHAUSTED, stop):
@@ -377,7 +381,7 @@ class BatchProcessor:
         except InvokerClosedError:
             raise
         except Exception as exc:
-            LOG.exception("%s: invoking %s failed", where, self.function_arn)
+            LOG.exception("%s: invoking %s failed", where, self.reporter.function_arn)
             outcome = InvokerCrash(str(uuid.uuid4()), f"{type(exc).__name__}: {exc}")
         self.stats.count(Counter.INVOKED)
         return outcome
@@ -395,7 +399,9 @@ class BatchProcessor:
                 return BatchOutcome.ABANDONED
             segment.invokes += 1
             verdict = final.style.judge(
-                segment.last_outcome, [], report_batch_item_failures=self.report_batch_item_failures
+                segment.last_outcome,
+                [],
+                report_batch_item_failures=self.policy.report_batch_item_failures,
             )
             if verdict.kind is VerdictKind.SUCCESS:
                 self.stats.count(Counter.WINDOWS_CLOSED)
@@ -409,11 +415,13 @@ class BatchProcessor:
                 "%s: %s (invoke %d); the shard waits for it", final.where, reason, segment.invokes
             )
             newest = final.described[-1] if final.described else None
-            if newest is not None and self.record_age.is_expired(newest, self.clock()):
+            if newest is not None and self.policy.record_age.is_expired(
+                newest, self.policy.clock()
+            ):
                 condition = RECORD_AGE_EXCEEDED
-            elif self.retry.may_retry(segment.retries_used):
+            elif self.policy.retry.may_retry(segment.retries_used):
                 segment.retries_used += 1
-                if not self.retry_delay.pause(segment.retries_used, stop):
+                if not self.policy.retry_delay.pause(segment.retries_used, stop):
                     return BatchOutcome.ABANDONED
                 continue
             else:
@@ -441,9 +449,11 @@ class BatchProcessor:
         segment.invokes += 1
         segment.last_outcome = outcome
         newest = segment.records[-1]["dynamodb"]["ApproximateCreationDateTime"]
-        self.stats.note_iterator_age(max(0.0, (self.clock() - newest) * 1000.0))
+        self.stats.note_iterator_age(max(0.0, (self.policy.clock() - newest) * 1000.0))
         verdict = self.style.judge(
-            outcome, segment.records, report_batch_item_failures=self.report_batch_item_failures
+            outcome,
+            segment.records,
+            report_batch_item_failures=self.policy.report_batch_item_failures,
         )
         elapsed_ms = (time.monotonic() - started) * 1000
         first = segment.records[0]["dynamodb"]["SequenceNumber"]
@@ -479,7 +489,7 @@ class BatchProcessor:
         return index
 
     def _drop_expired(self, batch: Batch, segment: _Segment, stop: threading.Event) -> bool:
-        expired = self.record_age.expired_count(segment.records, self.clock())
+        expired = self.policy.record_age.expired_count(segment.records, self.policy.clock())
         if not expired:
             return True
         too_old, segment.records = segment.records[:expired], segment.records[expired:]

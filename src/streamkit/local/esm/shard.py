@@ -15,11 +15,8 @@ import threading
 from typing import TYPE_CHECKING
 
 from streamkit.exceptions import StreamNotFoundError
-from streamkit.local.esm.config import MappingConfig
-from streamkit.local.esm.destinations import OnFailureDestination
 from streamkit.local.esm.lanes import LaneScheduler
-from streamkit.local.esm.pipeline import ShardParts, run_sequential
-from streamkit.local.esm.processor import Invoker
+from streamkit.local.esm.pipeline import MappingPipeline, run_sequential
 from streamkit.local.esm.stats import Counter, MappingState, MappingStats
 from streamkit.local.esm.windows import WindowedShard
 from streamkit.streams.backoff import Backoff
@@ -41,20 +38,17 @@ class ShardWorker:
 
     def __init__(
         self,
-        config: MappingConfig,
+        pipeline: MappingPipeline,
         shard: Shard,
         stream_label: str,
-        invoker: Invoker,
-        destination: OnFailureDestination | None,
         settings: WorkerSettings,
         stats: MappingStats,
         stop: threading.Event,
     ) -> None:
-        self.config = config
+        self.pipeline = pipeline
+        self.config = config = pipeline.config
         self.shard = shard
         self.stream_label = stream_label
-        self.invoker = invoker
-        self.destination = destination
         self.settings = settings
         self.stats = stats
         self.stop = stop
@@ -140,19 +134,7 @@ class ShardWorker:
             stop=self.stop,
             on_throttle=self._count_throttle,
         )
-        parts = ShardParts(
-            config=config,
-            shard_id=self.shard.shard_id,
-            invoker=self.invoker,
-            stats=self.stats,
-            stop=self.stop,
-            commit=self._commit,
-            destination=self.destination,
-            retry_delay=self.settings.retry_delay,
-            delivery=self.settings.delivery,
-            idle_backoff=self.settings.idle_backoff,
-            clock=self.settings.clock,
-        )
+        parts = self.pipeline.shard(self.shard.shard_id, self.stop, self._commit)
         if reader.acquire():
             parts.note_gap()
         LOG.info(

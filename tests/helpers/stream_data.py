@@ -1,4 +1,4 @@
-"""Deterministic generators of realistic Lambda DynamoDB stream events, for benchmarks.
+"""Deterministic generators of realistic Lambda DynamoDB stream events, for benchmarks and tests.
 
 Every generator takes ``seed`` and returns the same event for the same arguments, so figures
 from different runs and different benchmarks describe the same input.
