@@ -6,7 +6,8 @@
     that no ``.terraform`` directory or state lands in the checkout. Missing terraform or
     mirror: a failure under ``CI=true``, a loud skip elsewhere.
 ``lambda_zip_dir`` (session, Path)
-    The five handler zips, built by ``scripts/build_lambda.py`` exactly as for a deployment.
+    The handler zips, built by ``scripts/build_lambda.py --all`` exactly as for a deployment.
+``redis_server`` comes from tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import pytest
 from scripts.terraform_cli_config import write_cli_config
 
 REPO = Path(__file__).resolve().parents[2]
-HANDLER_NAMES = ("audit", "cache", "notify", "analytics", "workflow")
+HANDLER_NAMES = ("workflow", "order_events", "product_events")
 
 
 def on_ci() -> bool:
@@ -118,12 +119,11 @@ def terraform(tmp_path_factory: pytest.TempPathFactory) -> Terraform:
 
 @pytest.fixture(scope="session")
 def lambda_zip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``<tmp>/audit.zip`` ... ``workflow.zip``, built from ``handlers/<name>``."""
+    """``<tmp>/workflow.zip``, ``order_events.zip``, ``product_events.zip``."""
     out = tmp_path_factory.mktemp("lambda-zips")
-    for name in HANDLER_NAMES:
-        subprocess.run(
-            [sys.executable, str(REPO / "scripts" / "build_lambda.py"),
-             str(REPO / "handlers" / name), "-o", str(out / f"{name}.zip")],
-            check=True, capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
+    subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "build_lambda.py"), "--all", "-o", str(out)],
+        check=True, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert sorted(p.stem for p in out.glob("*.zip")) == sorted(HANDLER_NAMES)
     return out

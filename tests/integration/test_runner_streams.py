@@ -255,7 +255,10 @@ def test_at_most_two_readers_per_shard(
     reported = calls_covering(s, 9)
     for function in functions:  # every mapping still got every record, once
         assert keys_of([c for c in reported if c.function == function]) == ["k0", "k1", "k2"]
-    assert any("3 mappings read" in r.getMessage() for r in caplog.records)
+    assert any(
+        "3 mappings read" in r.getMessage() and "Router.fan_out" in r.getMessage()
+        for r in caplog.records
+    )
 
 
 def test_get_records_asks_for_at_most_1000_records(scenario: Callable[..., Scenario]) -> None:

@@ -7,6 +7,8 @@
   moto keeps the package bytes on the function object (``code_bytes``) for ZipFile uploads and
   copies them from its S3 backend for S3Bucket/S3Key uploads, at create/update time, as Lambda
   does; so one lookup covers both.
+- ``GET /_streamkit/ses/messages`` and ``GET /_streamkit/sns/sms``: what SES and SNS sent
+  (integrations.py).
 - ``GET /_streamkit/health`` answers ``{"status": "ok"}``: the readiness probe of
   ``Emulator.start()`` and of scripts waiting for ``streamkit emulator``. It is answered here,
   without touching moto's state, so it costs the same however many resources exist (moto's
@@ -27,6 +29,7 @@ from urllib.parse import parse_qs, unquote
 from moto.awslambda.models import lambda_backends
 
 from streamkit.local.emulator import esm_lifecycle
+from streamkit.local.emulator.integrations import readback
 from streamkit.local.emulator.moto_patches import CODE_PATH_PREFIX, request_base_url
 
 if TYPE_CHECKING:
@@ -56,6 +59,9 @@ class StreamkitRoutesMiddleware:
                 return self._serve_code(environ, start_response, path[len(CODE_PATH_PREFIX) :])
             if path.startswith(esm_lifecycle.PROCESSING_RESULT_PATH) and method == "POST":
                 return _processing_result(environ, start_response, path)
+            if path.startswith("/_streamkit/") and (body := readback(path, method)) is not None:
+                # Sent email and SMS (integrations.py).
+                return _respond(start_response, "200 OK", body, "application/json", method)
             # moto's app answers synchronously within this call, so the base URL is visible to
             # the patched GetFunction running in the same thread.
             return self._app(environ, start_response)

@@ -28,6 +28,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from streamkit.exceptions import EmulatorError, PortInUseError
 from streamkit.local.emulator.code_server import HEALTH_PATH, StreamkitRoutesMiddleware
+from streamkit.local.emulator.integrations import enable_step_functions
 from streamkit.local.emulator.moto_patches import (
     add_running_base_url,
     apply_moto_patches,
@@ -129,6 +130,7 @@ class Emulator:
             raise EmulatorError(f"emulator already running at {self.endpoint_url}")
         started = time.perf_counter()
         apply_moto_patches()
+        enable_step_functions()  # state machines execute, integrations call this emulator
         listener = _bind(self.host, self.requested_port)
         dispatcher = _Dispatcher()
         app = StreamkitRoutesMiddleware(dispatcher)
