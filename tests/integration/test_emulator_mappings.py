@@ -237,3 +237,16 @@ def test_a_starting_timestamp_is_refused_as_lambda_refuses_it(
         "Message": message.format(arn=stream_arn),
     }
     assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+def test_list_by_function_takes_a_name_or_an_arn(
+    aws: AwsClients, stream_and_function: tuple[str, str]
+) -> None:
+    stream_arn, function = stream_and_function
+    function_arn = aws.lambda_.get_function(FunctionName=function)["Configuration"]["FunctionArn"]
+    uuid = _create(aws, stream_arn, function_arn)["UUID"]  # created with the ARN, as Terraform does
+    for given in (function, function_arn):
+        listed = aws.lambda_.list_event_source_mappings(FunctionName=given)
+        assert [m["UUID"] for m in listed["EventSourceMappings"]] == [uuid]
+    other = aws.lambda_.list_event_source_mappings(FunctionName=function + "-other")
+    assert other["EventSourceMappings"] == []

@@ -30,7 +30,13 @@ from streamkit import deserialize, serialize
 from streamkit.local.invoker import FunctionInvoker
 from streamkit.local.invoker.functions import fetch_function
 from streamkit.streams.envelope import LambdaRecordConverter
-from tests.helpers import AwsClients, create_stream_table, ensure_lambda_role, read_stream
+from tests.helpers import (
+    AwsClients,
+    create_stream_table,
+    ensure_lambda_role,
+    read_stream,
+    wait_for_mapping_gone,
+)
 from tests.helpers.emf import batch_counts, emf_documents, tally
 from tests.helpers.mappings import wait_for_mapping_gone
 from tests.helpers.streamkit_zip import wait_for
@@ -394,6 +400,10 @@ def test_orders_run_the_whole_platform_and_a_full_redelivery_changes_nothing(
     archived = sorted(platform.audit_objects())
     emails, texts = len(platform.emails()), len(platform.sms())
     generations = {k: cache.get(k) for k in cache.scan_iter(f"gen:order:{t}-*")}
+    # Lambda refuses a second mapping of the same function and stream: the first ones go.
+    for uuid in uuids:
+        platform.aws.lambda_.delete_event_source_mapping(UUID=uuid)
+    assert all(wait_for_mapping_gone(platform.aws.lambda_, uuid) for uuid in uuids)
     replay = platform.mappings(list(SOURCES), filters=False)
     lengths = {name: platform.stream_length(name) for name in ("orders", "products")}
     expected = {uuid: lengths[source] for uuid, source in replay.items()}

@@ -271,6 +271,16 @@ def _mapping_not_found(uuid: str) -> LambdaUserError:
     )
 
 
+def _function_key(name_or_arn: str) -> tuple[str, ...]:
+    """(function name,) or (function name, qualifier) from a name, ARN or partial ARN."""
+    parts = str(name_or_arn).split(":")
+    if parts[0] == "arn":
+        parts = parts[6:]
+    elif len(parts) >= 3 and parts[1] == "function":  # 123456789012:function:name[:q]
+        parts = parts[2:]
+    return tuple(parts[:2])
+
+
 def _check_no_duplicate(backend: Any, arn: str, function_name: Any) -> None:
     function = backend._lambdas.get_function_by_name_or_arn_with_qualifier(str(function_name or ""))
     for esm in backend.list_event_source_mappings(arn, None):
@@ -358,7 +368,13 @@ def _check_event_source_mapping_requests() -> None:
 
     def list_event_source_mappings(self: Any, event_source_arn: str, function_name: str) -> Any:
         esm_lifecycle.purge_deleted(self)
-        return original_list(self, event_source_arn, function_name)
+        mappings = original_list(self, event_source_arn, "")
+        if not function_name:
+            return mappings
+        # moto compares FunctionName with the text the mapping was created with; Lambda takes
+        # a name, an ARN or a partial ARN, with an optional qualifier, and means the function.
+        wanted = _function_key(function_name)
+        return [m for m in mappings if _function_key(m.function_arn)[: len(wanted)] == wanted]
 
     backend_cls.create_event_source_mapping = create_event_source_mapping  # type: ignore[method-assign]
     backend_cls.update_event_source_mapping = update_event_source_mapping  # type: ignore[method-assign]
