@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test lint typecheck unit integration e2e bench build clean venv checkov lambdas tf-config
 
-HANDLERS := audit cache notify analytics workflow
+HANDLERS := workflow order_events product_events
 
 venv: $(STAMP)
 

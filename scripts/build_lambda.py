@@ -5,7 +5,12 @@ Terraform's archive provider is not available on every machine, so deployment zi
 by this script. The zip is deterministic (sorted entries, fixed timestamps, a reproducible
 compile), so unchanged inputs give the same CodeSha256 and Terraform plans stay clean.
 
-    python scripts/build_lambda.py handlers/orders -o build/orders.zip [--runtime python3.12]
+    python scripts/build_lambda.py handlers/order_events -o build/order_events.zip
+    python scripts/build_lambda.py --all -o build/        # every function in handlers/
+
+A function directory is one with an ``app.py``. Its sibling directories that are Python
+packages without one (``handlers/orderplatform``: code the functions share) are bundled into
+its zip too, as top-level packages, so that ``import orderplatform`` works in Lambda.
 
 The zip carries the codec's compiled deserializer built for ``--runtime`` (default: the
 runtime the Terraform modules declare) and checked against that runtime's manylinux policy
@@ -79,12 +84,36 @@ def build_zip(
     return buffer.getvalue()
 
 
+def is_function_dir(path: Path) -> bool:
+    return path.is_dir() and (path / "app.py").is_file()
+
+
+def shared_packages(source: Path) -> list[Path]:
+    """The sibling directories of ``source`` that are shared packages (``__init__.py``, no
+    ``app.py``)."""
+    parent = source.resolve().parent
+    return [
+        path
+        for path in sorted(parent.iterdir())
+        if path.is_dir() and (path / "__init__.py").is_file() and not (path / "app.py").exists()
+    ]
+
+
 def build_from_directory(
     source: Path, *, include_streamkit: bool = True, native: Mapping[str, bytes] | None = None
 ) -> bytes:
     if not source.is_dir():
         raise NotADirectoryError(f"handler source directory not found: {source}")
-    return build_zip(dict(_tree(source, "")), include_streamkit=include_streamkit, native=native)
+    files: dict[str, bytes] = {}
+    for package in shared_packages(source):
+        files.update(_tree(package, f"{package.name}/"))
+    files.update(_tree(source, ""))
+    return build_zip(files, include_streamkit=include_streamkit, native=native)
+
+
+def function_dirs(root: Path) -> list[Path]:
+    """The function directories under ``root`` (``handlers/``), sorted by name."""
+    return [path for path in sorted(root.iterdir()) if is_function_dir(path)]
 
 
 _RUNTIME_SETTING = re.compile(r'^\s*(?:runtime|default)\s*=\s*"(python3\.\d+)"', re.MULTILINE)
@@ -125,8 +154,21 @@ def native_files(runtime: str, arch: str = "x86_64") -> dict[str, bytes]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
-    parser.add_argument("source", type=Path, help="directory holding the handler modules")
-    parser.add_argument("-o", "--output", type=Path, required=True, help="zip file to write")
+    parser.add_argument(
+        "source", type=Path, nargs="?", help="directory holding the handler modules"
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        help="zip file to write (a directory with --all)",
+    )
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        help="build <output>/<name>.zip for every function directory in handlers/ (or SOURCE)",
+    )
     parser.add_argument(
         "--no-streamkit", action="store_true", help="do not bundle the streamkit package"
     )
@@ -140,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
         "--pure", action="store_true", help="ship the pure-Python deserializer only"
     )
     args = parser.parse_args(argv)
+    if not args.all and args.source is None:
+        parser.error("give a handler directory, or --all")
     native: dict[str, bytes] = {}
     runtime = args.runtime or declared_runtime()
     if not (args.pure or args.no_streamkit):
@@ -156,11 +200,21 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
         for warning in caught:
             print(f"build_lambda: warning: {warning.message}", file=sys.stderr)
-    data = build_from_directory(args.source, include_streamkit=not args.no_streamkit, native=native)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_bytes(data)
     walker = "compiled" if native else "pure-Python"
-    print(f"{args.output}: {len(data)} bytes, {runtime} {args.arch}, {walker} deserializer")
+    if args.all:
+        root = args.source or Path(__file__).resolve().parents[1] / "handlers"
+        targets = [
+            (function, args.output / f"{function.name}.zip") for function in function_dirs(root)
+        ]
+    else:
+        targets = [(args.source, args.output)]
+    for function, target in targets:
+        data = build_from_directory(
+            function, include_streamkit=not args.no_streamkit, native=native
+        )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        print(f"{target}: {len(data)} bytes, {runtime} {args.arch}, {walker} deserializer")
     return 0
 
 

@@ -24,6 +24,10 @@
   The endpoint is never reset between tests: create resources with ``unique_name`` and do
   not rely on an empty account.
 
+- ``redis_server`` (session, scripts.redis_server.RedisServer): a private ``redis-server`` on a
+  free loopback port (the order platform's cache). Missing binary: a failure under ``CI=true``
+  (``.ci/run`` installs it), a loud skip elsewhere.
+
 - ``each_walker`` (function, streamkit.codec._walker.Deserializer): runs the test once per
   fast deserializer (pure Python, native), with the codec switched to it.
 """
@@ -93,6 +97,23 @@ def pytest_configure(config: pytest.Config) -> None:
         guarded = _refuse_real_aws(URLLib3Session.send)
         guarded._streamkit_guard = True
         URLLib3Session.send = guarded
+
+
+# --- redis ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[Any]:
+    from scripts.redis_server import PrerequisiteMissing, start_redis
+
+    try:
+        server = start_redis()
+    except PrerequisiteMissing as exc:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"CI=true and {exc}", pytrace=False)
+        pytest.skip(f"!!! NOT RUN: {exc} (under CI=true this is a failure)")
+    with server:
+        yield server
 
 
 # --- endpoint fixtures --------------------------------------------------------------------------

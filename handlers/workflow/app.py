@@ -1,5 +1,7 @@
-"""The order pipeline: PLACED -> VALIDATED -> PAID -> RESERVED -> SHIPPED, on the ``orders``
-table's ``status`` and ``version`` attributes, driven by the table's own stream.
+"""The order pipeline: PLACED -> VALIDATED -> PAID -> RESERVED, on the ``orders`` table's
+``status`` and ``version`` attributes, driven by the table's own stream. RESERVED is where the
+pipeline hands over: the ``order_events`` function's fulfilment target starts the fulfilment
+state machine (Step Functions), which marks the order SHIPPED.
 
 Env: ``ORDERS_TABLE``, ``PRODUCTS_TABLE``. Each stage's state write is a fenced conditional
 update (``streamkit.routing.workflow``), and that write is the stream record that runs the
@@ -7,9 +9,16 @@ next stage. Failure states:
 
 - ``REJECTED``: validation failed (no lines, a bad quantity, a non-positive total);
 - ``PAYMENT_FAILED``: the (simulated) payment was declined: ``payment_token == "decline"``;
+- a poison order (``payment_token == "poison"``, for demos and the load test): validation raises
+  ``PoisonOrderError`` every time, which the stage retries instead of failing the order, so the
+  record exhausts the mapping's retries and lands in the on-failure queue; the order stays PLACED;
 - ``OUT_OF_STOCK``: a line could not be reserved. All lines are reserved in one
   TransactWriteItems (conditional decrements of ``stock``), so a failed reservation reserved
   nothing; the compensation refunds the payment and ends in ``CANCELLED``.
+
+A customer may cancel (``CANCELLED``, version + 1) while the order is PLACED or VALIDATED; a
+stage racing the cancellation finds the item moved (its fenced write fails) and does nothing.
+Every state write stamps ``updated_at`` (epoch ms, ``Workflow(stamp_attribute=...)``).
 
 Side effects use ``ctx.idempotency_key`` (stable per stage run of one order version): the
 payment and shipment ids derive from it, and the stock transaction passes it as
@@ -18,7 +27,7 @@ does not decrement twice.
 
 Observed like every reference handler: JSON logs, one EMF document per invocation in
 ``METRICS_NAMESPACE`` (default ``streamkit``) with ``Service=workflow``, X-Ray subsegments
-when aws-xray-sdk is present.
+when aws-xray-sdk is present; ``ChangeToHandlerLatency`` with ``Target=workflow`` per stage run.
 """
 
 from __future__ import annotations
@@ -33,7 +42,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from streamkit import Next, RetryStage, StreamRecord, Workflow
-from streamkit.observability import ObservedConsumer
+from streamkit.observability import ChangeLatency, ObservedConsumer
 from streamkit.routing import StageContext
 
 SERVICE = "workflow"
@@ -48,8 +57,14 @@ dynamodb = boto3.client("dynamodb")
 # A connection error or timeout talking to DynamoDB is transient in every stage: the order
 # stays where it is and Lambda redelivers the record, instead of the order failing.
 workflow = Workflow(
-    "order-pipeline", table=ORDERS_TABLE, client=dynamodb, retry_on=(BotoCoreError,)
+    "order-pipeline",
+    table=ORDERS_TABLE,
+    client=dynamodb,
+    retry_on=(BotoCoreError,),
+    stamp_attribute="updated_at",
 )
+latency = ChangeLatency(namespace=METRICS_NAMESPACE)
+measured = latency.target(SERVICE)
 
 
 class InvalidOrderError(ValueError):
@@ -58,6 +73,10 @@ class InvalidOrderError(ValueError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class PoisonOrderError(Exception):
+    """An order this pipeline can never process (raised every time; the stage retries it)."""
 
 
 class PaymentDeclinedError(Exception):
@@ -99,9 +118,12 @@ def quantities(image: dict[str, Any]) -> Counter[str]:
     return wanted
 
 
-@workflow.stage("PLACED", next="VALIDATED", on_error="REJECTED")
+@workflow.stage("PLACED", next="VALIDATED", on_error="REJECTED", retry_on=(PoisonOrderError,))
+@measured
 def validate(record: StreamRecord) -> None:
     image = record.new_image or {}
+    if image.get("payment_token") == "poison":
+        raise PoisonOrderError(f"order {record.keys.get('pk')} is poison")
     quantities(image)
     total = image.get("total")
     if not isinstance(total, Decimal) or total <= 0:
@@ -109,6 +131,7 @@ def validate(record: StreamRecord) -> None:
 
 
 @workflow.stage("VALIDATED", next="PAID", on_error="PAYMENT_FAILED")
+@measured
 def take_payment(record: StreamRecord, ctx: StageContext) -> Next:
     image = record.new_image or {}
     # Simulated provider, deterministic so tests and demos can choose the outcome.
@@ -118,6 +141,7 @@ def take_payment(record: StreamRecord, ctx: StageContext) -> Next:
 
 
 @workflow.stage("PAID", next="RESERVED", on_error="OUT_OF_STOCK")
+@measured
 def reserve_inventory(record: StreamRecord, ctx: StageContext) -> None:
     wanted = sorted(quantities(record.new_image or {}).items())
     actions = [
@@ -151,12 +175,8 @@ def reserve_inventory(record: StreamRecord, ctx: StageContext) -> None:
         raise RetryStage(f"reserving stock failed: {exc}") from exc
 
 
-@workflow.stage("RESERVED", next="SHIPPED")
-def ship(record: StreamRecord, ctx: StageContext) -> Next:
-    return Next("SHIPPED", attributes={"tracking_id": _token(ctx.idempotency_key, "trk-")})
-
-
 @workflow.compensation("OUT_OF_STOCK", next="CANCELLED")
+@measured
 def refund(record: StreamRecord, ctx: StageContext) -> Next:
     # Nothing was reserved (the reservation is one transaction); refund the payment.
     payment = (record.new_image or {}).get("payment_id", "")
@@ -165,6 +185,7 @@ def refund(record: StreamRecord, ctx: StageContext) -> Next:
     )
 
 
-workflow.terminal("SHIPPED", "REJECTED", "PAYMENT_FAILED", "CANCELLED")
+# RESERVED: fulfilment (Step Functions) takes over; the others are final.
+workflow.terminal("RESERVED", "SHIPPED", "REJECTED", "PAYMENT_FAILED", "CANCELLED")
 workflow.validate()
-handler = ObservedConsumer(workflow, namespace=METRICS_NAMESPACE, service=SERVICE)
+handler = latency.observe(ObservedConsumer(workflow, namespace=METRICS_NAMESPACE, service=SERVICE))

@@ -6,7 +6,8 @@
     that no ``.terraform`` directory or state lands in the checkout. Missing terraform or
     mirror: a failure under ``CI=true``, a loud skip elsewhere.
 ``lambda_zip_dir`` (session, Path)
-    The five handler zips, built by ``scripts/build_lambda.py`` exactly as for a deployment.
+    The handler zips, built by ``scripts/build_lambda.py --all`` exactly as for a deployment.
+``redis_server`` comes from tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import pytest
 from scripts.terraform_cli_config import write_cli_config
 
 REPO = Path(__file__).resolve().parents[2]
-HANDLER_NAMES = ("audit", "cache", "notify", "analytics", "workflow")
+HANDLER_NAMES = ("workflow", "order_events", "product_events")
 
 
 def on_ci() -> bool:
@@ -118,15 +119,14 @@ def terraform(tmp_path_factory: pytest.TempPathFactory) -> Terraform:
 
 @pytest.fixture(scope="session")
 def lambda_zip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``<tmp>/audit.zip`` ... ``workflow.zip``, built from ``handlers/<name>`` for the runtime
-    the Terraform declares (the codec compiled for it, as ``make lambdas`` builds them)."""
+    """``<tmp>/workflow.zip``, ``order_events.zip``, ``product_events.zip``, built for the
+    runtime the Terraform declares (the codec compiled for it, as ``make lambdas`` builds them)."""
     out = tmp_path_factory.mktemp("lambda-zips")
-    for name in HANDLER_NAMES:
-        # The first build on a fresh checkout also makes the compile toolchain (a venv with
-        # mypy from the package index) and compiles the codec; later ones reuse both.
-        subprocess.run(
-            [sys.executable, str(REPO / "scripts" / "build_lambda.py"),
-             str(REPO / "handlers" / name), "-o", str(out / f"{name}.zip")],
-            check=True, capture_output=True, text=True, timeout=900,
-        )  # fmt: skip
+    # The first build on a fresh checkout also makes the compile toolchain (a venv with mypy
+    # from the package index) and compiles the codec; later builds reuse both.
+    subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "build_lambda.py"), "--all", "-o", str(out)],
+        check=True, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert sorted(p.stem for p in out.glob("*.zip")) == sorted(HANDLER_NAMES)
     return out

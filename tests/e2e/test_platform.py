@@ -1,6 +1,8 @@
 """The proof that everything composes: ``terraform apply`` of ``terraform/envs/local`` to a
 local endpoint, the event source mappings Terraform created run by ``streamkit.local.Runner``,
-orders written as a client writes them, and every consumer's effect observed.
+a private ``redis-server``, orders written as a client writes them, and every sink's effect
+observed: the S3 audit archive, Redis, SES email and SNS SMS, the Step Functions fulfilment, the
+aggregates, the on-failure queue.
 
 One apply per module (it is the slow part: about a minute and a half on a busy 2-core
 machine); the plan after it must be empty; ``terraform destroy`` runs at teardown and must
@@ -15,7 +17,9 @@ from __future__ import annotations
 import json
 import os
 import time
+import urllib.request
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -23,6 +27,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from orderplatform.storefront import Storefront, plain
+from scripts.redis_server import RedisServer
 
 from streamkit import deserialize, serialize
 from tests.e2e.conftest import Terraform
@@ -130,7 +136,10 @@ def local_endpoint() -> Iterator[tuple[str, bool]]:
 
 @pytest.fixture(scope="module")
 def deployment(
-    terraform: Terraform, lambda_zip_dir: Path, local_endpoint: tuple[str, bool]
+    terraform: Terraform,
+    lambda_zip_dir: Path,
+    local_endpoint: tuple[str, bool],
+    redis_server: RedisServer,
 ) -> Iterator[Deployment]:
     endpoint_url, _ = local_endpoint
     # A fresh prefix per run: an external endpoint may hold an earlier run's resources.
@@ -139,6 +148,7 @@ def deployment(
         "-var", f"endpoint_url={endpoint_url}",
         "-var", f"lambda_zip_dir={lambda_zip_dir}",
         "-var", f"name_prefix={prefix}",
+        "-var", f"redis_url={redis_server.url}",
     ]  # fmt: skip
     terraform.run(ENV, "init", "-input=false")
     try:
@@ -195,10 +205,14 @@ def test_aws_environment_plans_the_same_resources(
     terraform: Terraform, deployment: Deployment, lambda_zip_dir: Path
 ) -> None:
     """envs/aws (no endpoint settings of its own) planned against the emulator through the
-    SDK's AWS_ENDPOINT_URL: the same resources as the applied local environment, with the
-    AWS mapping settings."""
+    SDK's AWS_ENDPOINT_URL: every resource of the applied local environment, with the AWS
+    mapping settings, plus ElastiCache and the fan-out functions in the VPC."""
+    # Resource keys carry the name prefix (the monitoring module's); envs/aws's is "streamkit-".
+    local_prefix = next(
+        v.split("=", 1)[1] for v in deployment.variables if v.startswith("name_prefix=")
+    )
     local_resources = [
-        line
+        line.replace(local_prefix, "streamkit-")
         for line in terraform.run(ENV, "state", "list").stdout.splitlines()
         if line.startswith("module.") and ".data." not in line
     ]
@@ -212,25 +226,64 @@ def test_aws_environment_plans_the_same_resources(
     }
     plan = terraform.run(
         "envs/aws", "plan", "-input=false", "-detailed-exitcode",
-        f"-var=lambda_zip_dir={lambda_zip_dir}", ok_codes=(2,), env=aws_env,
+        f"-var=lambda_zip_dir={lambda_zip_dir}", "-var=vpc_id=vpc-0123456789abcdef0",
+        '-var=subnet_ids=["subnet-0123456789abcdef0","subnet-0123456789abcdef1"]',
+        "-var=notification_sender=orders@shop.example", ok_codes=(2,), env=aws_env,
     )  # fmt: skip
-    assert f"Plan: {len(local_resources)} to add, 0 to change, 0 to destroy." in plan.stdout
-    assert plan.stdout.count('starting_position                  = "LATEST"') == 7
-    assert plan.stdout.count("maximum_batching_window_in_seconds = 1") == 7
+    planned = {
+        line.split("# ", 1)[1].split(" will be created", 1)[0]
+        for line in plan.stdout.splitlines()
+        if " will be created" in line
+    }
+    missing = sorted(set(local_resources) - planned)
+    assert not missing, f"envs/aws lacks {missing}"
+    assert "aws_elasticache_replication_group.redis" in planned
+    assert plan.stdout.count('starting_position                  = "LATEST"') == 3
+    assert plan.stdout.count("maximum_batching_window_in_seconds = 1") == 3
+    assert plan.stdout.count("vpc_config {") == 2  # order_events, product_events
+
+
+EXPECTED_SOURCES = {
+    "workflow": {"orders"},
+    "order_events": {"orders"},
+    "product_events": {"products"},
+}
+
+
+def test_no_stream_has_more_than_two_mappings(terraform: Terraform, deployment: Deployment) -> None:
+    """AWS allows two readers per stream shard: in the applied Terraform state, in the module's
+    own accounting, and in what the Lambda API lists."""
+    state = json.loads(terraform.run(ENV, "show", "-json").stdout)
+    per_stream: Counter[str] = Counter()
+
+    def walk(module: dict[str, Any]) -> None:
+        for resource in module.get("resources", []):
+            if resource["type"] == "aws_lambda_event_source_mapping":
+                per_stream[resource["values"]["event_source_arn"]] += 1
+        for child in module.get("child_modules", []):
+            walk(child)
+
+    walk(state["values"]["root_module"])
+    streams = deployment.outputs["stream_arns"]
+    assert set(per_stream) == set(streams.values())
+    assert all(count <= 2 for count in per_stream.values()), per_stream
+    assert deployment.outputs["mappings_per_stream"] == dict(per_stream)
+    listed = Counter(
+        m["EventSourceArn"]
+        for f in deployment.functions.values()
+        for m in deployment.aws.lambda_.list_event_source_mappings(FunctionName=f["function_name"])[
+            "EventSourceMappings"
+        ]
+    )
+    assert listed == per_stream
 
 
 def test_mappings_have_the_configured_settings(deployment: Deployment) -> None:
     lambda_ = deployment.aws.lambda_
     streams = deployment.outputs["stream_arns"]
-    expected_sources = {
-        "audit": {"orders", "products"},
-        "cache": {"orders", "products"},
-        "notify": {"orders"},
-        "analytics": {"orders"},
-        "workflow": {"orders"},
-    }
+    assert set(deployment.functions) == set(EXPECTED_SOURCES)
     for name, function in deployment.functions.items():
-        assert set(function["mappings"]) == expected_sources[name]
+        assert set(function["mappings"]) == EXPECTED_SOURCES[name]
         for source, mapping_uuid in function["mappings"].items():
             mapping = lambda_.get_event_source_mapping(UUID=mapping_uuid)
             assert mapping["EventSourceArn"] == streams[source]
@@ -246,17 +299,10 @@ def test_mappings_have_the_configured_settings(deployment: Deployment) -> None:
                 json.loads(f["Pattern"])
                 for f in mapping.get("FilterCriteria", {}).get("Filters", [])
             ]
-            if name == "notify":
-                assert filters == [
-                    {"eventName": ["MODIFY"],
-                     "dynamodb": {"NewImage": {"status": {"S": ["PAID", "SHIPPED"]}}}}
-                ]  # fmt: skip
-            elif name == "cache":
-                assert filters == [{"eventName": ["MODIFY", "REMOVE"]}]
-            elif name == "workflow":
+            if name == "workflow":
                 assert filters == [{"eventName": ["INSERT", "MODIFY"]}]
             else:
-                assert filters == []
+                assert filters == []  # a fan-out sees every change
 
 
 def test_every_consumer_has_alarms_and_the_dashboard_exists(deployment: Deployment) -> None:
@@ -288,6 +334,26 @@ def test_every_consumer_has_alarms_and_the_dashboard_exists(deployment: Deployme
     )
     text = json.dumps(body)
     assert "RecordsProcessed" in text and "RecordsFailed" in text and "IteratorAge" in text
+    assert "ChangeToHandlerLatency" in text
+
+
+def test_audit_bucket_is_private_encrypted_and_versioned(deployment: Deployment) -> None:
+    s3 = deployment.aws.s3
+    bucket = deployment.outputs["audit_bucket"]
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    rule = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
+    assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    assert (
+        rule["ApplyServerSideEncryptionByDefault"]["KMSMasterKeyID"]
+        == (deployment.outputs["kms_key_arn"])
+    )
+    block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    assert all(block.values()) and len(block) == 4
+    policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+    assert any(
+        st["Effect"] == "Deny" and st["Condition"]["Bool"]["aws:SecureTransport"] == "false"
+        for st in policy["Statement"]
+    )
 
 
 COMMON_SIDS = {
@@ -304,17 +370,18 @@ _IDEMPOTENCY = {
     "dynamodb:PutItem",
     "dynamodb:DeleteItem",
 }
+_AUDIT = {"ArchiveChanges": {"s3:PutObject"}, "EncryptArchive": {"kms:GenerateDataKey"}}
 DATA_ACTIONS: dict[str, dict[str, set[str]]] = {
-    "audit": {
-        "WriteAudit": {"dynamodb:PutItem", "dynamodb:BatchWriteItem"},
+    "order_events": {
         "IdempotencyRecords": _IDEMPOTENCY,
-    },
-    "cache": {"PublishInvalidations": {"sns:Publish"}, "IdempotencyRecords": _IDEMPOTENCY},
-    "notify": {"SendNotifications": {"sqs:SendMessage"}, "IdempotencyRecords": _IDEMPOTENCY},
-    "analytics": {
+        **_AUDIT,
+        "SendEmail": {"ses:SendEmail"},
+        "SendSms": {"sns:Publish"},
         "AddToAggregates": {"dynamodb:UpdateItem"},
         "RecordMarkers": {"dynamodb:PutItem", "dynamodb:BatchGetItem"},
+        "StartFulfilment": {"states:StartExecution"},
     },
+    "product_events": {"IdempotencyRecords": _IDEMPOTENCY, **_AUDIT},
     "workflow": {
         "AdvanceOrders": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
         "ReserveStock": {"dynamodb:UpdateItem"},
@@ -324,6 +391,7 @@ DATA_ACTIONS: dict[str, dict[str, set[str]]] = {
 
 def test_roles_grant_only_named_actions_on_named_resources(deployment: Deployment) -> None:
     iam = deployment.aws.iam
+    bucket_arn = f"arn:aws:s3:::{deployment.outputs['audit_bucket']}"
     for name, function in deployment.functions.items():
         role = function["role_name"]
         policy_names = iam.list_role_policies(RoleName=role)["PolicyNames"]
@@ -332,100 +400,195 @@ def test_roles_grant_only_named_actions_on_named_resources(deployment: Deploymen
         if isinstance(document, str):
             document = json.loads(document)
         statements = {
-            s["Sid"]: (set(as_list(s["Action"])), set(as_list(s["Resource"])))
+            s["Sid"]: (
+                set(as_list(s["Action"])),
+                set(as_list(s.get("Resource", []))),
+                set(as_list(s.get("NotResource", []))),
+            )
             for s in document["Statement"]
         }
         assert set(statements) == COMMON_SIDS | set(DATA_ACTIONS[name]), name
-        for sid, (actions, resources) in statements.items():
+        for sid, (actions, resources, not_resources) in statements.items():
             assert all("*" not in action for action in actions), (name, sid, actions)
-            if sid != "WriteTraces":  # X-Ray has no resource-level permissions
-                assert "*" not in resources, (name, sid, resources)
+            if sid == "SendSms":
+                # SMS has no ARN: everything that is not a topic, i.e. phone numbers only.
+                assert (resources, not_resources) == (set(), {"arn:aws:sns:*:*:*"})
+            elif sid != "WriteTraces":  # X-Ray has no resource-level permissions
+                assert resources and "*" not in resources, (name, sid, resources)
         for sid, actions in DATA_ACTIONS[name].items():
             assert statements[sid][0] == actions, (name, sid)
+        if "ArchiveChanges" in statements:
+            assert statements["ArchiveChanges"][1] == {f"{bucket_arn}/audit/*"}
+        if "StartFulfilment" in statements:
+            assert statements["StartFulfilment"][1] == {deployment.outputs["state_machine_arn"]}
+        if "SendEmail" in statements:
+            (identity,) = statements["SendEmail"][1]
+            assert identity.endswith(f":identity/{deployment.outputs['notification_sender']}")
         sources = {deployment.outputs["stream_arns"][s] for s in function["mappings"]}
         assert statements["ReadSourceStreams"][1] == sources, name
-        assert statements["SendFailedBatchesToDlq"] == ({"sqs:SendMessage"}, {function["dlq_arn"]})
+        assert statements["SendFailedBatchesToDlq"][:2] == (
+            {"sqs:SendMessage"},
+            {function["dlq_arn"]},
+        )
+
+
+PII = {
+    "email": "ada@example.com",
+    "phone": "+15555550123",
+    "address": {"street": "1 Secret Lane", "city": "Privacyville"},
+}
 
 
 def order(order_id: str, lines: list[tuple[str, int]], total: str, **extra: Any) -> dict[str, Any]:
+    now = int(time.time() * 1000)
     return {"pk": f"ORDER#{order_id}", "status": "PLACED", "version": 1,
-            "customer": f"{order_id}@example.com", "total": Decimal(total),
-            "lines": [{"sku": sku, "qty": qty} for sku, qty in lines], **extra}  # fmt: skip
+            "customer": f"customer-{order_id}", "email": f"{order_id}@example.com",
+            "total": Decimal(total), "lines": [{"sku": sku, "qty": qty} for sku, qty in lines],
+            "payment_token": "tok", "updated_at": now, "placed_at": now, **extra}  # fmt: skip
 
 
-def test_orders_flow_through_every_consumer(running_platform: Deployment) -> None:
+def product(sku: str, stock: int, price: int) -> dict[str, Any]:
+    return {"pk": f"PRODUCT#{sku}", "stock": stock, "price": price, "name": sku,
+            "updated_at": int(time.time() * 1000)}  # fmt: skip
+
+
+def readback(platform: Deployment, path: str) -> list[dict[str, Any]]:
+    with urllib.request.urlopen(f"{platform.endpoint_url}{path}", timeout=30) as response:
+        messages: list[dict[str, Any]] = json.loads(response.read())["messages"]
+    return messages
+
+
+def audit_lines(platform: Deployment) -> list[tuple[str, str]]:
+    """(key, body) of every audit object and version in the bucket."""
+    s3 = platform.aws.s3
+    bucket = platform.outputs["audit_bucket"]
+    found = []
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        for version in page.get("Versions", []):
+            body = s3.get_object(Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"])
+            found.append((version["Key"], body["Body"].read().decode()))
+    return found
+
+
+def test_orders_flow_through_every_sink(
+    running_platform: Deployment, local_endpoint: tuple[str, bool], redis_server: RedisServer
+) -> None:
+    import redis
+
     platform = running_platform
     aws = platform.aws
-    # Observe the cache topic through an SQS subscription, as a cache node would.
-    cache_queue = aws.sqs.create_queue(QueueName=f"{platform.tables['orders']}-cache-observer")[
-        "QueueUrl"
-    ]
-    cache_queue_arn = aws.sqs.get_queue_attributes(
-        QueueUrl=cache_queue, AttributeNames=["QueueArn"]
-    )["Attributes"]["QueueArn"]
-    aws.sns.subscribe(
-        TopicArn=platform.outputs["cache_topic_arn"],
-        Protocol="sqs",
-        Endpoint=cache_queue_arn,
-        Attributes={"RawMessageDelivery": "true"},
+    _, embedded = local_endpoint
+    cache = redis.Redis.from_url(redis_server.url)
+    storefront = Storefront(
+        cache,
+        aws.dynamodb,
+        orders_table=platform.tables["orders"],
+        products_table=platform.tables["products"],
     )
-    notifications = Inbox(aws, platform.outputs["notifications_queue_url"])
-    invalidations = Inbox(aws, cache_queue)
 
-    platform.put("products", {"pk": "PRODUCT#widget", "stock": 10, "price": 5, "name": "widget"})
-    platform.put("products", {"pk": "PRODUCT#gadget", "stock": 3, "price": 8, "name": "gadget"})
-    platform.put("orders", order("ok", [("widget", 2), ("gadget", 1)], "25.50"))
+    platform.put("products", product("widget", 10, 5))
+    platform.put("products", product("gadget", 3, 8))
+    ok = order("ok", [("widget", 2), ("gadget", 1)], "25.50", **PII)
+    platform.put("orders", ok)
+    # A duplicate producer write: the same item again (no sink may count it twice).
+    aws.dynamodb.put_item(
+        TableName=platform.tables["orders"], Item=serialize(ok),
+        ConditionExpression="#s = :placed AND #v = :one",
+        ExpressionAttributeNames={"#s": "status", "#v": "version"},
+        ExpressionAttributeValues={":placed": {"S": "PLACED"}, ":one": {"N": "1"}},
+    )  # fmt: skip
+    # A reader caches the order and a product while they change.
+    assert storefront.get_order("ok") is not None and storefront.get_product("widget") is not None
     platform.put("orders", order("declined", [("widget", 1)], "5", payment_token="decline"))
+    platform.put("orders", order("greedy", [("gadget", 5)], "40"))  # out of stock -> CANCELLED
+    platform.put("orders", order("poison", [("widget", 1)], "5", payment_token="poison"))
+    platform.put("orders", order("cancelme", [("widget", 1)], "5"))
+    aws.dynamodb.update_item(
+        TableName=platform.tables["orders"], Key={"pk": {"S": "ORDER#cancelme"}},
+        UpdateExpression="SET #s = :cancelled, #v = #v + :one, updated_at = :now",
+        ConditionExpression="#s IN (:placed, :validated)",
+        ExpressionAttributeNames={"#s": "status", "#v": "version"},
+        ExpressionAttributeValues={
+            ":cancelled": {"S": "CANCELLED"}, ":one": {"N": "1"}, ":placed": {"S": "PLACED"},
+            ":validated": {"S": "VALIDATED"}, ":now": {"N": str(int(time.time() * 1000))},
+        },
+    )  # fmt: skip
 
     def status(order_id: str) -> str | None:
         item = platform.get("orders", f"ORDER#{order_id}")
         return None if item is None else str(item["status"])
 
-    final = {"ok": "SHIPPED", "declined": "PAYMENT_FAILED"}
+    final = {
+        "ok": "SHIPPED",
+        "declined": "PAYMENT_FAILED",
+        "greedy": "CANCELLED",
+        "cancelme": "CANCELLED",
+        "poison": "PLACED",
+    }
     wait_for(lambda: all(status(o) == s for o, s in final.items()), what=f"orders reach {final}")
+    workflow_dlq = Inbox(aws, platform.functions["workflow"]["dlq_url"])
+    wait_for(lambda: workflow_dlq.poll(), what="the poison order's batch in the workflow DLQ")
 
-    # workflow: the whole pipeline ran, stock was reserved.
-    shipped = platform.get("orders", "ORDER#ok")
-    assert shipped is not None and shipped["tracking_id"].startswith("trk-")
-    declined = platform.get("orders", "ORDER#declined")
-    assert declined is not None and declined["workflow_error"]["type"] == "PaymentDeclinedError"
+    orders = {o: platform.get("orders", f"ORDER#{o}") for o in final}
+    versions = {o: int(item["version"]) for o, item in orders.items() if item is not None}
+    assert versions["ok"] == 5 and versions["greedy"] == 5 and versions["declined"] == 3
+    assert versions["poison"] == 1
+
+    # Fulfilment: one execution, named after the order and the version that was RESERVED.
+    sfn = aws.client("stepfunctions")
+    executions = sfn.list_executions(stateMachineArn=platform.outputs["state_machine_arn"])[
+        "executions"
+    ]
+    assert [(e["name"], e["status"]) for e in executions] == [("ok-v4", "SUCCEEDED")]
+    shipped = orders["ok"]
+    assert shipped is not None and int(shipped["updated_at"]) >= int(ok["updated_at"])
     widget, gadget = (
         platform.get("products", "PRODUCT#widget"),
         platform.get("products", "PRODUCT#gadget"),
     )
     assert widget is not None and gadget is not None
-    assert (widget["stock"], gadget["stock"]) == (8, 2)
+    assert (widget["stock"], gadget["stock"]) == (8, 2)  # only "ok" reserved stock
 
-    # audit: 5 changes of "ok" (PLACED..SHIPPED), 3 of "declined", 4 of products (2 puts, 2
-    # reservations).
-    audit = wait_for(at_least(12, lambda: platform.scan("audit")), what="12 audit items")
-    assert len(audit) == 12
-    ok_trail = sorted(
-        (a for a in audit if a["pk"] == f"{platform.tables['orders']}#ORDER#ok"),
-        key=lambda a: int(a["sk"].split("#")[1]),
+    # Audit: every change exactly once (one version of one object each), no PII anywhere.
+    changes = sum(versions.values()) + 2 + 2  # orders, 2 product puts, 2 reservations
+    lines = wait_for(
+        at_least(changes, lambda: audit_lines(platform)), what=f"{changes} audit lines"
     )
-    assert [a.get("new_status") for a in ok_trail] == [
+    time.sleep(1.0)  # anything extra would show now
+    lines = audit_lines(platform)
+    assert len(lines) == changes, sorted(k for k, _ in lines)
+    assert len({key for key, _ in lines}) == changes
+    for key, body in lines:
+        assert key.startswith("audit/table=") and "/dt=" in key and "/hour=" in key
+        assert body.endswith("\n") and body.count("\n") == 1
+        for secret in ("ada@example.com", "+15555550123", "Secret Lane", "Privacyville"):
+            assert secret not in body, (key, secret)
+        for order_id in final:
+            assert f"{order_id}@example.com" not in body
+    records = [json.loads(body) for _, body in lines]
+    ok_trail = sorted(
+        (r for r in records if r["keys"] == {"pk": "ORDER#ok"}),
+        key=lambda r: int(r["sequence_number"]),
+    )
+    assert [r["new_status"] for r in ok_trail] == [
         "PLACED",
         "VALIDATED",
         "PAID",
         "RESERVED",
         "SHIPPED",
     ]
+    assert ok_trail[0]["new_image"]["email"] == "[REDACTED]"
+    assert ok_trail[0]["new_image"]["address"] == "[REDACTED]"
 
-    # notify: PAID and SHIPPED of the paid order; nothing for the declined one.
-    sent = wait_for(at_least(2, lambda: notifications.poll()), what="2 notifications")
-    assert sorted((m["order_id"], m["status"], m["template"]) for m in sent) == [
-        ("ok", "PAID", "payment-received"),
-        ("ok", "SHIPPED", "order-shipped"),
-    ]
+    # Redis: every change invalidated once; no reader sees a value from before a change.
+    for order_id, version in versions.items():
+        generation = cache.get(f"gen:order:{order_id}")
+        assert generation is not None and int(generation) == version, (order_id, generation)
+    assert int(cache.get("gen:product:widget") or 0) == 2  # put, reservation
+    assert storefront.get_order("ok") == plain(platform.get("orders", "ORDER#ok"))
+    assert storefront.get_product("widget") == plain(platform.get("products", "PRODUCT#widget"))
 
-    # cache: every MODIFY (4 of "ok", 2 of "declined", 2 reservations), no INSERT.
-    seen = wait_for(at_least(8, lambda: invalidations.poll()), what="8 invalidations")
-    keys = sorted(m["keys"]["pk"] for m in seen)
-    assert keys == ["ORDER#declined"] * 2 + ["ORDER#ok"] * 4 + ["PRODUCT#gadget", "PRODUCT#widget"]
-    assert {m["reason"] for m in seen} == {"MODIFY"}
-
-    # analytics: revenue of the paid order, one order per end state.
+    # Analytics: orders per final status, revenue of the shipped order.
     def settled() -> dict[str, Any]:
         aggregates = {a["pk"]: a for a in platform.scan("aggregates")}
         counts = {
@@ -435,21 +598,36 @@ def test_orders_flow_through_every_consumer(running_platform: Deployment) -> Non
         }
         return (
             aggregates
-            if sum(counts.values()) == 2 and any(k.startswith("REVENUE#") for k in aggregates)
+            if counts == {"SHIPPED": 1, "PAYMENT_FAILED": 1, "CANCELLED": 2, "PLACED": 1}
             else {}
         )
 
     aggregates = wait_for(settled, what="aggregates settle")
-    counts = {
-        k.removeprefix("STATUS#"): v["count"]
-        for k, v in aggregates.items()
-        if k.startswith("STATUS#") and v["count"]
-    }
-    assert counts == {"SHIPPED": 1, "PAYMENT_FAILED": 1}
     revenue = [a for k, a in aggregates.items() if k.startswith("REVENUE#")]
     assert sum(a["revenue"] for a in revenue) == Decimal("25.50")
     assert sum(a["orders"] for a in revenue) == 1
 
-    # Nothing ran out of retries.
+    # Notifications: placed x5, shipped x1, cancelled x2; SMS only for the order with a phone.
+    if embedded:
+        expected = Counter(
+            {f"Order {o} placed": 1 for o in final}
+            | {"Order ok shipped": 1, "Order greedy cancelled": 1, "Order cancelme cancelled": 1}
+        )
+        emails = wait_for(
+            at_least(8, lambda: readback(platform, "/_streamkit/ses/messages")), what="8 emails"
+        )
+        time.sleep(0.5)
+        emails = readback(platform, "/_streamkit/ses/messages")
+        assert Counter(m["subject"] for m in emails) == expected
+        assert {m["source"] for m in emails} == {platform.outputs["notification_sender"]}
+        assert all(len(m["destinations"]) == 1 for m in emails)
+        sms = readback(platform, "/_streamkit/sns/sms")
+        assert sorted((m["phone_number"], m["message"]) for m in sms) == [
+            ("+15555550123", "Order ok placed, total 25.50."),
+            ("+15555550123", "Order ok shipped."),
+        ]
+
+    # Only the poison order ran out of retries.
     for name, function in platform.functions.items():
-        assert Inbox(aws, function["dlq_url"]).poll() == [], f"{name} sent batches to its DLQ"
+        if name != "workflow":
+            assert Inbox(aws, function["dlq_url"]).poll() == [], f"{name} sent batches to its DLQ"

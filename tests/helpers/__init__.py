@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tests.helpers.aws_clients import AwsClients
 from tests.helpers.lambda_zip import LAMBDA_ROLE_NAME, create_function, ensure_lambda_role, make_zip
+from tests.helpers.mappings import wait_for_mapping_gone, wait_for_mapping_settled
 from tests.helpers.streams import create_stream_table, read_stream
 
 __all__ = [
@@ -14,4 +15,6 @@ __all__ = [
     "ensure_lambda_role",
     "make_zip",
     "read_stream",
+    "wait_for_mapping_gone",
+    "wait_for_mapping_settled",
 ]

@@ -45,8 +45,9 @@ def batch_counts(document: dict[str, Any], *, namespace: str, service: str) -> d
 
 
 def printed_counts(text: str, *, namespace: str, service: str) -> dict[str, float]:
-    """The record counters of the one EMF document in ``text`` (one invocation's output)."""
-    [document] = emf_documents(text)
+    """The record counters of the one batch EMF document in ``text`` (one invocation's output;
+    per-target ``ChangeToHandlerLatency`` documents, dimension ``Target``, are not batches)."""
+    [document] = [d for d in emf_documents(text) if "Target" not in d]
     return batch_counts(document, namespace=namespace, service=service)
 
 

@@ -36,6 +36,8 @@ from tests.helpers import (
     ensure_lambda_role,
     make_zip,
     read_stream,
+    wait_for_mapping_gone,
+    wait_for_mapping_settled,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -417,12 +419,14 @@ def test_mapping_field_round_trips(
         **{field: created_value},
     )
     uuid = created["UUID"]
-    assert _reported(created, field) == created_value
-    assert _reported(aws.lambda_.get_event_source_mapping(UUID=uuid), field) == created_value
+    if field != "Enabled":  # the answer says Creating; Enabled/Disabled comes after
+        assert _reported(created, field) == created_value
+    assert _reported(wait_for_mapping_settled(aws.lambda_, uuid), field) == created_value
 
     updated = aws.lambda_.update_event_source_mapping(UUID=uuid, **{field: updated_value})
-    assert _reported(updated, field) == updated_value
-    fetched = aws.lambda_.get_event_source_mapping(UUID=uuid)
+    if field != "Enabled":
+        assert _reported(updated, field) == updated_value
+    fetched = wait_for_mapping_settled(aws.lambda_, uuid)
     assert _reported(fetched, field) == updated_value
     listed = aws.lambda_.list_event_source_mappings(EventSourceArn=stream_arn)
     assert [_reported(m, field) for m in listed["EventSourceMappings"]] == [updated_value]
@@ -431,6 +435,7 @@ def test_mapping_field_round_trips(
 
     deleted = aws.lambda_.delete_event_source_mapping(UUID=uuid)
     assert deleted["UUID"] == uuid
+    assert wait_for_mapping_gone(aws.lambda_, uuid)
     listed_after = aws.lambda_.list_event_source_mappings(EventSourceArn=stream_arn)
     assert listed_after["EventSourceMappings"] == []
 
@@ -442,7 +447,7 @@ def test_mapping_reports_lambda_defaults(
     created = aws.lambda_.create_event_source_mapping(
         EventSourceArn=stream_arn, FunctionName=function, StartingPosition="LATEST"
     )
-    fetched = aws.lambda_.get_event_source_mapping(UUID=created["UUID"])
+    fetched = wait_for_mapping_settled(aws.lambda_, created["UUID"])
     reported = {
         key: fetched.get(key)
         for key in (

@@ -209,15 +209,31 @@ def test_list_shows_each_mappings_destination_with_its_message_count(
 ) -> None:
     url, arn = dlq(failed_batch.body)
     _, idle_arn = dlq()
+    # Lambda refuses a second mapping of one function on one stream (409), so the idle
+    # destination belongs to a mapping of a second function.
+    idle_function_arn = create_function(aws.lambda_, _name("idle"), handler_files("raise"))
+    # The fixture's own mapping of that function was deleted; Lambda lists it as Deleting
+    # for a moment, and a new mapping of the same pair conflicts until it is gone.
+    wait_for(
+        lambda: (
+            not aws.lambda_.list_event_source_mappings(FunctionName=failed_batch.function_arn)[
+                "EventSourceMappings"
+            ]
+        ),
+        what="the fixture's mapping to be deleted",
+    )
     mappings = [
         aws.lambda_.create_event_source_mapping(
             EventSourceArn=failed_batch.stream_arn,
-            FunctionName=failed_batch.function_arn,
+            FunctionName=function,
             StartingPosition="TRIM_HORIZON",
             Enabled=False,  # only listed here, never run
             DestinationConfig={"OnFailure": {"Destination": destination}},
         )["UUID"]
-        for destination in (arn, idle_arn)
+        for function, destination in (
+            (failed_batch.function_arn, arn),
+            (idle_function_arn, idle_arn),
+        )
     ]
     try:
         assert main(["dlq", "list", "--endpoint-url", endpoint_url]) == 0

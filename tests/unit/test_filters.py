@@ -102,10 +102,21 @@ class TestStructure:
         assert matches(pattern, {"a": {"b": {"c": {"d": "deep"}}}})
         assert not matches(pattern, {"a": {"b": {"c": {"d": "shallow"}}}})
 
-    def test_a_dotted_key_is_not_nesting(self) -> None:
-        # Structural matching; event-ruler would conflate these (documented deviation).
-        assert not matches({"a": {"b": ["x"]}}, {"a.b": "x"})
+    def test_a_dotted_key_is_the_nested_path_it_spells(self) -> None:
+        # event-ruler flattens patterns and events to dotted names, so both spellings meet.
+        pattern = {"detail": {"state.status": ["running"]}}
+        assert matches(pattern, {"detail": {"state": {"status": "running"}}})
+        assert not matches(pattern, {"detail": {"state": {"status": "stopped"}}})
+        assert matches(pattern, {"detail": {"state.status": "running"}})
+        assert matches({"a": {"b": ["x"]}}, {"a.b": "x"})
         assert matches({"a.b": ["x"]}, {"a.b": "x"})
+        assert matches({"a.b.c": ["x"]}, {"a": {"b.c": "x"}})
+        assert not matches({"a.b": ["x"]}, {"a": "x"})
+
+    def test_a_dotted_key_works_with_exists_and_arrays(self) -> None:
+        assert matches({"a.b": [{"exists": False}]}, {"a": {"c": "x"}})
+        assert not matches({"a.b": [{"exists": False}]}, {"a": {"b": "x"}})
+        assert matches({"a.b": ["y"]}, {"a": [{"b": "x"}, {"b": "y"}]})
 
 
 # --- exact values ----------------------------------------------------------------------------

@@ -1,10 +1,12 @@
-"""The reference app's stateful handlers (handlers/workflow, handlers/analytics), in-process
-over moto's in-memory DynamoDB (``mock_aws``, no HTTP): the order pipeline driven by the
-orders table's own stream, and the exactly-once counters over the same records."""
+"""The reference app's stateful parts (handlers/workflow, the analytics counters of
+handlers/orderplatform), in-process over moto's in-memory DynamoDB (``mock_aws``, no HTTP): the
+order pipeline driven by the orders table's own stream, and the exactly-once counters over the
+same records."""
 
 from __future__ import annotations
 
 import importlib.util
+import time
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -150,10 +152,19 @@ def test_orders_move_through_the_pipeline_and_failures_end_in_their_states(
     empty = place(shop, "empty", [])
     shop.drive(workflow.handler)
 
-    shipped = shop.get(ORDERS, ok)
-    assert (shipped["status"], shipped["version"]) == ("SHIPPED", 5)
-    assert shipped["payment_id"].startswith("pay-") and shipped["tracking_id"].startswith("trk-")
-    assert "workflow_error" not in shipped
+    # RESERVED is where the pipeline hands over to fulfilment (Step Functions ships it).
+    reserved = shop.get(ORDERS, ok)
+    assert (reserved["status"], reserved["version"]) == ("RESERVED", 4)
+    assert reserved["payment_id"].startswith("pay-")
+    assert "workflow_error" not in reserved
+    # Every state write stamps updated_at (epoch ms): consumers measure latency from it.
+    stamps = [
+        int(r["dynamodb"]["NewImage"]["updated_at"]["N"])
+        for r in shop.history()
+        if r["dynamodb"]["Keys"]["pk"]["S"] == ok and "updated_at" in r["dynamodb"]["NewImage"]
+    ]
+    assert len(stamps) == 3 and stamps == sorted(stamps)
+    assert abs(stamps[-1] - time.time() * 1000) < 60_000
 
     failed = shop.get(ORDERS, declined)
     assert failed["status"] == "PAYMENT_FAILED"
@@ -192,9 +203,11 @@ def test_redelivering_the_whole_history_changes_nothing(
     capsys.readouterr()
     for _ in range(2):  # a replay (e.g. `streamkit dlq replay`), twice
         assert workflow.handler({"Records": history}, None) == {"batchItemFailures": []}
-        # Each stage's record is stale now (already completed); SHIPPED is terminal.
-        counts = printed_counts(capsys.readouterr().out, namespace=NAMESPACE, service="workflow")
-        assert counts == tally(5, processed=1, already=4)
+        # Each stage's record is stale now (already completed); RESERVED is terminal here.
+        out = capsys.readouterr().out
+        counts = printed_counts(out, namespace=NAMESPACE, service="workflow")
+        assert counts == tally(4, processed=1, already=3)
+        assert '"Target":"workflow"' not in out  # no stage ran: nothing measured
     assert shop.get(ORDERS, ok) == before
     assert stock(shop, "widget") == 6  # reserved once
     assert len(shop.history()) == len(history)  # no new transitions
@@ -234,10 +247,49 @@ def test_a_transient_error_while_reserving_leaves_the_order_paid_for_a_retry(
     assert errors == []
     assert sum(1 for r in responses if r["batchItemFailures"]) == 2  # the PAID record, twice
     order = shop.get(ORDERS, pk)
-    assert order["status"] == "SHIPPED" and "workflow_error" not in order
+    assert order["status"] == "RESERVED" and "workflow_error" not in order
     statuses = [r["dynamodb"]["NewImage"]["status"]["S"] for r in shop.history()]
-    assert statuses == ["PLACED", "VALIDATED", "PAID", "RESERVED", "SHIPPED"]
+    assert statuses == ["PLACED", "VALIDATED", "PAID", "RESERVED"]
     assert stock(shop, "widget") == 9
+
+
+@pytest.mark.usefixtures("products")
+def test_a_poison_order_fails_every_delivery_and_stays_placed(
+    shop: Shop, workflow: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pk = place(shop, "poison", [("widget", 1)], payment_token="poison")
+    history = shop.history()
+    for _ in range(3):  # what the mapping's retries would see, every time
+        response = workflow.handler({"Records": history}, None)
+        assert response == {
+            "batchItemFailures": [{"itemIdentifier": history[0]["dynamodb"]["SequenceNumber"]}]
+        }
+        out = capsys.readouterr().out
+        assert printed_counts(out, namespace=NAMESPACE, service="workflow") == tally(1, failed=1)
+    assert shop.get(ORDERS, pk)["status"] == "PLACED"
+    assert len(shop.history()) == 1
+
+
+@pytest.mark.usefixtures("products")
+def test_a_cancelled_order_stops_and_a_stage_racing_the_cancel_does_nothing(
+    shop: Shop, workflow: ModuleType
+) -> None:
+    pk = place(shop, "changed-mind", [("widget", 1)])
+    placed = shop.history()
+    # The customer cancels before the workflow saw the order.
+    shop.ddb.update_item(
+        TableName=ORDERS, Key={"pk": {"S": pk}},
+        UpdateExpression="SET #s = :c, #v = #v + :one",
+        ConditionExpression="#s IN (:p, :v)",
+        ExpressionAttributeNames={"#s": "status", "#v": "version"},
+        ExpressionAttributeValues={":c": {"S": "CANCELLED"}, ":one": {"N": "1"},
+                                   ":p": {"S": "PLACED"}, ":v": {"S": "VALIDATED"}},
+    )  # fmt: skip
+    assert workflow.handler({"Records": placed}, None) == {"batchItemFailures": []}
+    shop.drive(workflow.handler)
+    cancelled = shop.get(ORDERS, pk)
+    assert (cancelled["status"], cancelled["version"]) == ("CANCELLED", 2)
+    assert stock(shop, "widget") == 10
 
 
 @pytest.mark.parametrize(
@@ -272,30 +324,38 @@ def _record(image: dict[str, Any]) -> Any:
 
 @pytest.mark.usefixtures("products")
 def test_analytics_counts_revenue_per_minute_and_orders_per_status_exactly_once(
-    shop: Shop,
-    workflow: ModuleType,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    shop: Shop, workflow: ModuleType
 ) -> None:
-    analytics = load_handler(
-        "analytics", monkeypatch, AGGREGATES_TABLE=AGGREGATES, FENCE_TABLE=FENCES
-    )
+    from orderplatform.analytics import AnalyticsTarget
+
+    analytics = AnalyticsTarget(table=AGGREGATES, fence_table=FENCES, client=shop.ddb).counters
     place(shop, "a", [("widget", 1)], total=Decimal("10.25"))
     place(shop, "b", [("widget", 1)], total=Decimal("4.50"))
     place(shop, "c", [("widget", 1)], payment_token="decline")
     shop.drive(workflow.handler)
+    for pk in ("ORDER#a", "ORDER#b"):  # what the fulfilment state machine does
+        shop.ddb.update_item(
+            TableName=ORDERS, Key={"pk": {"S": pk}},
+            UpdateExpression="SET #s = :shipped, #v = #v + :one",
+            ExpressionAttributeNames={"#s": "status", "#v": "version"},
+            ExpressionAttributeValues={":shipped": {"S": "SHIPPED"}, ":one": {"N": "1"}},
+        )  # fmt: skip
+    # A duplicate producer write: a no-op MODIFY counts nothing.
+    shop.put(ORDERS, shop.get(ORDERS, "ORDER#a"))
     shop.ddb.delete_item(TableName=ORDERS, Key={"pk": {"S": "ORDER#c"}})
     history = shop.history()
     # First in small batches (so +1 and -1 of one status land in different transactions),
     # then two full redeliveries.
     batches = [history[i : i + 4] for i in range(0, len(history), 4)]
-    capsys.readouterr()
     for batch, again in [(b, False) for b in batches] + [(history, True), (history, True)]:
-        assert analytics.handler({"Records": batch}, None) == {"batchItemFailures": []}
-        # Every record changes a status, so each one contributes (and then has its marker).
-        counts = printed_counts(capsys.readouterr().out, namespace=NAMESPACE, service="analytics")
-        size = len(batch)
-        assert counts == (tally(size, already=size) if again else tally(size, processed=size))
+        result = analytics.run({"Records": batch})
+        assert result.response() == {"batchItemFailures": []}
+        if again:  # every record with deltas was applied before; the no-op has none
+            assert (result.already_applied, result.applied, result.no_deltas) == (
+                len(batch) - 1,
+                0,
+                1,
+            )
 
     aggregates = {
         i["pk"]: i for i in (deserialize(r) for r in shop.ddb.scan(TableName=AGGREGATES)["Items"])
@@ -309,6 +369,6 @@ def test_analytics_counts_revenue_per_minute_and_orders_per_status_exactly_once(
         k.removeprefix("STATUS#"): v["count"] for k, v in aggregates.items() if "STATUS#" in k
     }
     assert {k: v for k, v in counts.items() if v} == {"SHIPPED": 2}
-    assert {"PLACED", "VALIDATED", "PAID"} <= set(counts)  # were written, now back to 0
+    assert {"PLACED", "VALIDATED", "PAID", "RESERVED"} <= set(counts)  # written, back to 0
     # One marker per contributing record: 2 orders x 5 states + c's 3 states + c's removal.
     assert shop.ddb.scan(TableName=FENCES, Select="COUNT")["Count"] == 14

@@ -103,3 +103,19 @@ def test_attribute_names_and_outside_writes_are_checked() -> None:
         wf.request({"pk": "ORDER#1"}, "CANCEL_REQUESTED", from_states=[])
     with pytest.raises(InvalidWorkflowError, match="no table"):
         Workflow("t").request({"pk": "ORDER#1"}, "X", from_states=["Y"])
+
+
+def test_the_stamp_attribute_is_checked_and_reserved_for_the_workflow() -> None:
+    with pytest.raises(InvalidWorkflowError, match="stamp_attribute"):
+        Workflow("orders", stamp_attribute="status")
+    with pytest.raises(InvalidWorkflowError, match="stamp_attribute"):
+        Workflow("orders", stamp_attribute="")
+    wf = Workflow("orders", table="orders", stamp_attribute="updated_at")
+    assert wf.stamp_attribute == "updated_at"
+    # The stamp is computed from the workflow's clock, in epoch milliseconds.
+    from datetime import UTC, datetime
+
+    wf.clock = lambda: datetime(2026, 1, 1, tzinfo=UTC)
+    stamped = wf._stamped({"payment_id": {"S": "p"}})
+    assert stamped == {"payment_id": {"S": "p"}, "updated_at": {"N": "1767225600000"}}
+    assert Workflow("orders")._stamped({"a": {"S": "b"}}) == {"a": {"S": "b"}}

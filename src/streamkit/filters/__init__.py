@@ -29,10 +29,13 @@ and queue sources (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-c
 :class:`FilterCriteria` (a mapping's filters) uses the "lambda" dialect, so that a filter that
 works locally also deploys; :class:`FilterPattern` defaults to "eventbridge" (routing).
 
-Known differences from event-ruler, the engine behind EventBridge (all deliberate):
+As in event-ruler, the engine behind EventBridge, a key with dots names the nested path it
+spells (``{"detail": {"state.status": [...]}}`` matches ``{"detail": {"state": {"status":
+...}}}``), and wildcard patterns that would make the matcher too complex are refused with AWS's
+"Rule is too complex" reason in the error's ``detail`` (see ``_complexity``).
 
-- field names are matched structurally: a key containing a dot is not the same as nesting
-  (event-ruler joins paths with dots, so ``{"a.b": ...}`` and ``{"a": {"b": ...}}`` collide);
+Known differences from event-ruler (all deliberate):
+
 - a number outside +/-5e9 or with more than six decimals equals only the same number
   (event-ruler compares such numbers by their JSON text, which a parsed event no longer has);
 - ``$or`` may not expand to more than 1024 branches.
@@ -44,6 +47,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from streamkit.exceptions import InvalidFilterPatternError, InvalidParameterValueError
+from streamkit.filters._complexity import check_wildcard_complexity
 from streamkit.filters._pattern import (
     check_lambda_operators,
     compile_branches,
@@ -82,7 +86,9 @@ class FilterPattern:
         self.source = source
         self._match = matcher_for(compile_branches(definition))
         if dialect == "lambda":
-            check_lambda_operators(definition)
+            check_lambda_operators(definition)  # no wildcards: nothing can be too complex
+        else:
+            check_wildcard_complexity(definition)
 
     @classmethod
     def parse(

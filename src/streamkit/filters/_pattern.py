@@ -15,6 +15,9 @@ Structure rules (event-ruler JsonRuleCompiler / RuleCompiler, GenericMachine.add
   ``{"$or": {"a": ["x"]}}`` is the field ``$or.a``;
 - a field repeated (via ``$or``) keeps its last definition, as in event-ruler.
 
+Field names are dotted paths, as event-ruler flattens them: ``{"a.b": [...]}`` in a pattern is
+``{"a": {"b": [...]}}``, and an event key ``"a.b"`` holds what ``{"a": {"b": ...}}`` would.
+
 Matching follows event-ruler's array-consistent matcher (``rulesForJSONEvent``):
 
 - only leaves count: a field whose value is an object or an empty array does not "exist";
@@ -117,7 +120,9 @@ def _parse_object(
             raise InvalidFilterPatternError(
                 f"{key!r} is a reserved word and cannot be a field name inside $or"
             )
-        child = (*path, key)
+        # event-ruler flattens patterns and events to dotted field names, so a key with dots
+        # is the same field as the nested path it spells: {"a.b": [...]} is {"a": {"b": [...]}}.
+        child = (*path, *key.split("."))
         if object_items(value) is not None:
             _parse_object(rules, child, value, with_or=with_or, in_or=in_or)
         elif isinstance(value, list):
@@ -285,6 +290,14 @@ def _collect_leaves(
         if kind == _OBJECT:
             if depth == last:
                 return  # an object is not a leaf
+            # An event key with dots stands for the nested path it spells (event-ruler
+            # flattens events to dotted names): {"a.b": 1} holds a leaf at ("a", "b").
+            joined = path[depth]
+            for end in range(depth + 1, last):
+                joined += "." + path[end]
+                dotted = node.get(joined, _ABSENT)
+                if dotted is not _ABSENT:
+                    _collect_leaves(dotted, path, end + 1, chosen, out)
             node = node.get(path[depth], _ABSENT)
             if node is _ABSENT:
                 return
@@ -326,6 +339,8 @@ def _match_fields(
             kind = type(leaf)
             if not (kind is str or kind is int or kind is float or leaf is None or kind is bool):
                 leaf = _leaf_at(event, path)
+        if leaf is _ABSENT and len(path) > 1:
+            leaf = _ACROSS_ARRAY  # the event may spell the path with a dotted key
         if leaf is _ACROSS_ARRAY:
             leaves: list[tuple[Any, dict[int, int]]] = []
             _collect_leaves(event, path, 0, chosen, leaves)

@@ -8,6 +8,8 @@
   ``log_images=True`` or ``STREAMKIT_LOG_IMAGES=true``.
 - ``Metrics`` / ``MetricUnit``: CloudWatch Embedded Metric Format, split to its limits.
 - ``Tracer``: X-Ray subsegments when aws-xray-sdk is installed and enabled, else no-ops.
+- ``ChangeLatency``: per-target change -> handler latency (``ChangeToHandlerLatency``, EMF,
+  dimension ``Target``) from the items' own ``updated_at`` stamp.
 
 Importing this package imports neither aws-xray-sdk nor boto3. See docs/observability.md.
 """
@@ -23,6 +25,12 @@ from streamkit.observability.handler import (
     observed_batch_handler,
     record_batch_metrics,
 )
+from streamkit.observability.latency import (
+    CHANGE_LATENCY_METRIC,
+    TARGET_DIMENSION,
+    ChangeLatency,
+    change_latency_ms,
+)
 from streamkit.observability.logs import (
     REDACTED,
     JsonFormatter,
@@ -36,8 +44,11 @@ from streamkit.observability.metrics import Metrics, MetricUnit, stdout_sink
 from streamkit.observability.tracing import Span, Tracer
 
 __all__ = [
+    "CHANGE_LATENCY_METRIC",
     "REDACTED",
     "STREAM_METRICS",
+    "TARGET_DIMENSION",
+    "ChangeLatency",
     "InvalidMetricError",
     "InvocationInfo",
     "JsonFormatter",
@@ -51,6 +62,7 @@ __all__ = [
     "Span",
     "StructuredLogger",
     "Tracer",
+    "change_latency_ms",
     "current_record",
     "get_logger",
     "images_allowed",

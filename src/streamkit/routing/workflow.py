@@ -148,6 +148,7 @@ class Workflow:
         ordering: Ordering = "per_key",
         client: Any | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        stamp_attribute: str | None = None,
     ) -> None:
         self.name = _state_name(name, name, "workflow name")
         attributes = (state_attribute, version_attribute, error_attribute)
@@ -155,6 +156,18 @@ class Workflow:
             raise InvalidWorkflowError(
                 name, "state, version and error attributes must be three distinct names"
             )
+        if stamp_attribute is not None and (
+            not isinstance(stamp_attribute, str)
+            or not stamp_attribute
+            or stamp_attribute in attributes
+        ):
+            raise InvalidWorkflowError(
+                name, "stamp_attribute must be a name other than the state, version and error ones"
+            )
+        # Every state write also sets it to the write's time, epoch milliseconds (from
+        # ``clock``): consumers measure change -> handler latency from it
+        # (streamkit.observability.ChangeLatency).
+        self.stamp_attribute = stamp_attribute
         self.table = table
         self.state_attribute = state_attribute
         self.version_attribute = version_attribute
@@ -380,7 +393,13 @@ class Workflow:
         # A compensation keeps the error it compensates (why was this refunded?); any other
         # successful stage clears it, e.g. after a redrive.
         written = self._table.transition(
-            table, keys, state, version, next_state, attributes, clear_error=not stage.compensation
+            table,
+            keys,
+            state,
+            version,
+            next_state,
+            self._stamped(attributes),
+            clear_error=not stage.compensation,
         )
         if not written:
             return StageOutcome("stale", state, version=version)
@@ -446,6 +465,8 @@ class Workflow:
         if next_state not in stage.next:
             raise InvalidTransitionError(stage.state, next_state, stage.next)
         reserved = {self.state_attribute, self.version_attribute, self.error_attribute}
+        if self.stamp_attribute is not None:
+            reserved.add(self.stamp_attribute)
         clash = sorted((set(attributes) & reserved) | (set(attributes) & set(record.raw_keys)))
         if clash:
             raise InvalidWorkflowError(
@@ -453,6 +474,12 @@ class Workflow:
             )
         # Serialized here, so that a value DynamoDB cannot store is the stage's failure.
         return next_state, {name: serialize_value(value) for name, value in attributes.items()}
+
+    def _stamped(self, attributes: Mapping[str, Any]) -> Mapping[str, Any]:
+        if self.stamp_attribute is None:
+            return attributes
+        stamp = int(self.clock().timestamp() * 1000)
+        return {**attributes, self.stamp_attribute: {"N": str(stamp)}}
 
     def _fail(
         self,
@@ -483,7 +510,7 @@ class Workflow:
             stage.state,
             version,
             stage.on_error,
-            {self.error_attribute: serialize_value(details)},
+            self._stamped({self.error_attribute: serialize_value(details)}),
             clear_error=False,
         )
         if not written:

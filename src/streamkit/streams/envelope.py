@@ -60,6 +60,16 @@ def _json_image(image: Mapping[str, Any]) -> dict[str, Any]:
     return {name: _json_attribute(av) for name, av in image.items()}
 
 
+def _lambda_identity(identity: Mapping[str, Any]) -> dict[str, Any]:
+    """GetRecords spells the identity ``{"PrincipalId", "Type"}`` (its API model); Lambda's
+    event ``{"type", "principalId"}``, e.g. a TTL delete's ``{"type": "Service",
+    "principalId": "dynamodb.amazonaws.com"}``
+    (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/time-to-live-ttl-streams.html)."""
+    out = {k[0].lower() + k[1:]: v for k, v in identity.items() if k not in ("Type", "type")}
+    kind = identity.get("Type", identity.get("type"))
+    return {"type": kind, **out} if kind is not None else out
+
+
 class LambdaRecordConverter:
     """A GetRecords record -> the record Lambda puts in ``event["Records"]``:
     ``eventID, eventName, eventVersion, eventSource, awsRegion, dynamodb{
@@ -96,7 +106,7 @@ class LambdaRecordConverter:
             "eventSourceARN": self.stream_arn,
         }
         if raw.get("userIdentity"):
-            record["userIdentity"] = dict(raw["userIdentity"])
+            record["userIdentity"] = _lambda_identity(raw["userIdentity"])
         return record
 
 

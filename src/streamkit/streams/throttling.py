@@ -140,7 +140,9 @@ class ShardReadGate:
         if count > self.limit:
             LOG.warning(
                 "%d mappings read %s %s; DynamoDB Streams allows %d readers per shard (AWS "
-                "throttles beyond that), so they take turns",
+                "throttles beyond that), so they take turns. Fan out inside one function "
+                "instead (one mapping, Router.fan_out with a target per concern), as the "
+                "reference platform does (docs/reference-app.md)",
                 count, stream_arn, shard_id, self.limit,
             )  # fmt: skip
         return count

@@ -26,4 +26,12 @@ module "platform" {
   alarm_emails              = var.alarm_emails
   iterator_age_threshold_ms = var.iterator_age_threshold_ms
   log_retention_days        = 365
+
+  # The cache: ElastiCache (redis.tf), reached from the fan-out functions in the VPC.
+  redis_url              = local.redis_url
+  vpc_subnet_ids         = var.subnet_ids
+  vpc_security_group_ids = [aws_security_group.functions.id]
+
+  notification_sender = var.notification_sender
+  pickup_wait_seconds = var.pickup_wait_seconds
 }

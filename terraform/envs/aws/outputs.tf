@@ -8,14 +8,19 @@ output "stream_arns" {
   value       = module.platform.stream_arns
 }
 
-output "cache_topic_arn" {
-  description = "Cache invalidation topic."
-  value       = module.platform.cache_topic_arn
+output "audit_bucket" {
+  description = "Audit archive bucket."
+  value       = module.platform.audit_bucket
 }
 
-output "notifications_queue_url" {
-  description = "Notifications queue."
-  value       = module.platform.notifications_queue_url
+output "state_machine_arn" {
+  description = "Fulfilment state machine."
+  value       = module.platform.state_machine_arn
+}
+
+output "notification_sender" {
+  description = "SES sender identity (confirm the verification email before the first order)."
+  value       = module.platform.notification_sender
 }
 
 output "functions" {
@@ -31,4 +36,9 @@ output "alarm_topic_arn" {
 output "dashboard_name" {
   description = "Dashboard name."
   value       = module.platform.dashboard_name
+}
+
+output "redis_endpoint" {
+  description = "ElastiCache primary endpoint (TLS, port 6379)."
+  value       = aws_elasticache_replication_group.redis.primary_endpoint_address
 }

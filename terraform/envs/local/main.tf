@@ -2,7 +2,8 @@
 # or LocalStack (http://localhost:4566). Every service the platform uses points at
 # var.endpoint_url; credentials are dummies the emulators accept.
 #
-#   terraform apply -var endpoint_url=http://127.0.0.1:PORT -var lambda_zip_dir=$PWD/../../../build
+#   terraform apply -var endpoint_url=http://127.0.0.1:PORT -var lambda_zip_dir=$PWD/../../../build \
+#     -var redis_url=redis://127.0.0.1:6379/0
 
 provider "aws" {
   region                      = var.region
@@ -24,6 +25,8 @@ provider "aws" {
     lambda     = var.endpoint_url
     logs       = var.endpoint_url
     s3         = var.endpoint_url
+    ses        = var.endpoint_url
+    sfn        = var.endpoint_url
     sns        = var.endpoint_url
     sqs        = var.endpoint_url
     sts        = var.endpoint_url
@@ -35,6 +38,12 @@ module "platform" {
 
   name_prefix    = var.name_prefix
   lambda_zip_dir = var.lambda_zip_dir
+
+  redis_url           = var.redis_url
+  notification_sender = var.notification_sender
+  pickup_wait_seconds = var.pickup_wait_seconds
+  # Local buckets are thrown away with the emulator.
+  audit_force_destroy = true
 
   # Locally every record counts (tests write before the runner starts) and nothing waits.
   starting_position                  = "TRIM_HORIZON"

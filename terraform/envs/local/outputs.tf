@@ -8,14 +8,24 @@ output "stream_arns" {
   value       = module.platform.stream_arns
 }
 
-output "cache_topic_arn" {
-  description = "Cache invalidation topic."
-  value       = module.platform.cache_topic_arn
+output "audit_bucket" {
+  description = "Audit archive bucket."
+  value       = module.platform.audit_bucket
 }
 
-output "notifications_queue_url" {
-  description = "Notifications queue."
-  value       = module.platform.notifications_queue_url
+output "state_machine_arn" {
+  description = "Fulfilment state machine."
+  value       = module.platform.state_machine_arn
+}
+
+output "notification_sender" {
+  description = "SES sender identity."
+  value       = module.platform.notification_sender
+}
+
+output "mappings_per_stream" {
+  description = "Event source mappings per stream."
+  value       = module.platform.mappings_per_stream
 }
 
 output "functions" {

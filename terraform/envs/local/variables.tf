@@ -21,7 +21,25 @@ variable "name_prefix" {
 }
 
 variable "lambda_zip_dir" {
-  description = "Directory holding the five deployment zips (make build-lambdas writes build/)."
+  description = "Directory holding the deployment zips (python scripts/build_lambda.py --all -o build/)."
   type        = string
   default     = "../../../build"
+}
+
+variable "redis_url" {
+  description = "The local redis-server the cache target invalidates (scripts/redis_server.py starts one)."
+  type        = string
+  default     = "redis://127.0.0.1:6379/0"
+}
+
+variable "notification_sender" {
+  description = "SES identity notifications are sent from (the emulator verifies it at once)."
+  type        = string
+  default     = "orders@example.com"
+}
+
+variable "pickup_wait_seconds" {
+  description = "Fulfilment's wait for pickup; 0 locally so orders ship at once."
+  type        = number
+  default     = 0
 }

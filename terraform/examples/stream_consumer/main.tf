@@ -1,6 +1,6 @@
 # One consumer of one table's stream: least-privilege role, DLQ, filtered mapping.
-#   python scripts/build_lambda.py handlers/audit -o build/audit.zip
-#   terraform init && terraform plan -var zip_path=../../../build/audit.zip
+#   python scripts/build_lambda.py handlers/product_events -o build/product_events.zip
+#   terraform init && terraform plan -var zip_path=../../../build/product_events.zip
 
 provider "aws" {
   region = "us-east-1"

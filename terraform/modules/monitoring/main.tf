@@ -91,6 +91,8 @@ locals {
   # with exactly its dimension names, so a bare {namespace} would find none of them. The
   # namespace is quoted: it may hold '/', '.', '-', '#', ':' or spaces.
   stream_metrics_schema = "{\"${var.metrics_namespace}\",FunctionName,Service,TableName}"
+  # streamkit.observability.ChangeLatency: one series per consumer target.
+  latency_schema = "{\"${var.metrics_namespace}\",Target}"
 
   widgets = [
     {
@@ -140,6 +142,18 @@ locals {
         metrics = [
           [{ expression = "SEARCH('${local.stream_metrics_schema} MetricName=\"RecordsProcessed\"', 'Sum', ${var.period_seconds})", id = "processed", label = "RecordsProcessed" }],
           [{ expression = "SEARCH('${local.stream_metrics_schema} MetricName=\"RecordsFailed\"', 'Sum', ${var.period_seconds})", id = "failed", label = "RecordsFailed" }],
+        ]
+      }
+    },
+    {
+      # Change -> handler latency per consumer target (p99 of the items' updated_at stamps).
+      type = "metric", x = 0, y = 12, width = 24, height = 6
+      properties = {
+        title  = "Change to handler latency per target (p99, ms)"
+        region = local.region
+        period = var.period_seconds
+        metrics = [
+          [{ expression = "SEARCH('${local.latency_schema} MetricName=\"ChangeToHandlerLatency\"', 'p99', ${var.period_seconds})", id = "latency", label = "ChangeToHandlerLatency p99" }],
         ]
       }
     },

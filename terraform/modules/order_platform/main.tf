@@ -1,5 +1,5 @@
-# The reference e-commerce order platform: tables, messaging, the five stream consumers and
-# their monitoring. Both environments (envs/local, envs/aws) instantiate this with only the
+# The reference e-commerce order platform: tables, the sinks (sinks.tf), the three stream
+# consumers (two mappings per stream at most) and their monitoring. Both environments (envs/local, envs/aws) instantiate this with only the
 # provider and a few mapping settings differing.
 
 data "aws_caller_identity" "current" {}
@@ -100,16 +100,6 @@ module "products" {
   tags             = var.tags
 }
 
-module "audit" {
-  source           = "../stream_table"
-  name             = "${var.name_prefix}audit"
-  hash_key         = "pk"
-  range_key        = "sk"
-  stream_view_type = null
-  kms_key_arn      = aws_kms_key.platform.arn
-  tags             = var.tags
-}
-
 # streamkit's idempotency record format: key `id` (S), TTL `expiration` (epoch seconds).
 module "idempotency" {
   source           = "../stream_table"
@@ -141,94 +131,70 @@ module "fences" {
   tags             = var.tags
 }
 
-# --- messaging ---------------------------------------------------------------------------------
-
-# Publishers need no KMS grant for the AWS managed SNS key (its policy admits account
-# principals calling through SNS); SQS subscribers with SSE-SQS can receive from it.
-resource "aws_sns_topic" "cache_invalidations" {
-  name              = "${var.name_prefix}cache-invalidations"
-  kms_master_key_id = "alias/aws/sns"
-  tags              = var.tags
-}
-
-resource "aws_sqs_queue" "notifications" {
-  name                      = "${var.name_prefix}notifications"
-  sqs_managed_sse_enabled   = true
-  message_retention_seconds = 345600
-  tags                      = var.tags
-}
-
 # --- consumers -------------------------------------------------------------------------------
 
+# At most two readers per stream shard (DynamoDB Streams throttles beyond that:
+# https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Streams.html#Streams.Processing),
+# so each stream has at most two mappings: orders -> workflow + order_events, products ->
+# product_events. The use cases are fan-out targets inside order_events / product_events
+# (Router.fan_out, per-target idempotency), not functions of their own.
 locals {
   idempotency_statement = {
     sid       = "IdempotencyRecords"
     actions   = ["dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"]
     resources = [module.idempotency.arn]
   }
+  # Audit objects only under the audit/ prefix; SSE-KMS with the platform key needs a data key.
+  audit_statements = [
+    { sid = "ArchiveChanges", actions = ["s3:PutObject"], resources = ["${aws_s3_bucket.audit.arn}/${local.audit_prefix}/*"] },
+    { sid = "EncryptArchive", actions = ["kms:GenerateDataKey"], resources = [aws_kms_key.platform.arn] },
+  ]
+  sink_environment = {
+    IDEMPOTENCY_TABLE   = module.idempotency.name
+    AUDIT_BUCKET        = aws_s3_bucket.audit.bucket
+    AUDIT_REDACT_FIELDS = join(",", var.audit_redact_fields)
+    REDIS_URL           = var.redis_url
+  }
 
   consumers = {
-    audit = {
-      description = "Audit trail of every order and product change."
-      streams     = { orders = module.orders.stream_arn, products = module.products.stream_arn }
-      filters     = []
-      environment = {
-        AUDIT_TABLE       = module.audit.name
-        IDEMPOTENCY_TABLE = module.idempotency.name
-      }
-      statements = [
-        { sid = "WriteAudit", actions = ["dynamodb:PutItem", "dynamodb:BatchWriteItem"], resources = [module.audit.arn] },
-        local.idempotency_statement,
-      ]
-    }
-    cache = {
-      description = "Publishes cache invalidations for modified or removed orders and products."
-      streams     = { orders = module.orders.stream_arn, products = module.products.stream_arn }
-      filters     = [jsonencode({ eventName = ["MODIFY", "REMOVE"] })]
-      environment = {
-        CACHE_TOPIC_ARN   = aws_sns_topic.cache_invalidations.arn
-        IDEMPOTENCY_TABLE = module.idempotency.name
-      }
-      statements = [
-        { sid = "PublishInvalidations", actions = ["sns:Publish"], resources = [aws_sns_topic.cache_invalidations.arn] },
-        local.idempotency_statement,
-      ]
-    }
-    notify = {
-      description = "Notifies customers when an order is paid or shipped."
-      streams     = { orders = module.orders.stream_arn }
-      filters = [jsonencode({
-        eventName = ["MODIFY"]
-        dynamodb  = { NewImage = { status = { S = ["PAID", "SHIPPED"] } } }
-      })]
-      environment = {
-        NOTIFY_QUEUE_URL  = aws_sqs_queue.notifications.url
-        IDEMPOTENCY_TABLE = module.idempotency.name
-      }
-      statements = [
-        { sid = "SendNotifications", actions = ["sqs:SendMessage"], resources = [aws_sqs_queue.notifications.arn] },
-        local.idempotency_statement,
-      ]
-    }
-    analytics = {
-      description = "Exactly-once revenue and order-status counters."
+    order_events = {
+      description = "Fans every order change out to audit (S3), cache (Redis), notify (SES/SNS), analytics and fulfilment (Step Functions)."
       streams     = { orders = module.orders.stream_arn }
       filters     = []
-      environment = {
-        AGGREGATES_TABLE = module.aggregates.name
-        FENCE_TABLE      = module.fences.name
-      }
-      # TransactWriteItems is authorized per contained action: ADD on aggregates (Update),
-      # conditional marker Put on fences; markers are read back with BatchGetItem.
-      statements = [
+      vpc         = true
+      environment = merge(local.sink_environment, {
+        NOTIFICATION_SENDER = var.notification_sender
+        AGGREGATES_TABLE    = module.aggregates.name
+        FENCE_TABLE         = module.fences.name
+        STATE_MACHINE_ARN   = aws_sfn_state_machine.fulfilment.arn
+        PICKUP_WAIT_SECONDS = tostring(var.pickup_wait_seconds)
+      })
+      statements = concat([local.idempotency_statement], local.audit_statements, [
+        # The verified sender identity only.
+        { sid = "SendEmail", actions = ["ses:SendEmail"], resources = [aws_ses_email_identity.sender.arn] },
+        # SMS to a phone number has no resource ARN; NotResource of every topic allows exactly
+        # that and no topic publish. https://docs.aws.amazon.com/sns/latest/dg/sms_publish-to-phone.html
+        { sid = "SendSms", actions = ["sns:Publish"], not_resources = ["arn:${local.partition}:sns:*:*:*"] },
+        # TransactWriteItems is authorized per contained action: ADD on aggregates (Update),
+        # conditional marker Put on fences; markers are read back with BatchGetItem.
         { sid = "AddToAggregates", actions = ["dynamodb:UpdateItem"], resources = [module.aggregates.arn] },
         { sid = "RecordMarkers", actions = ["dynamodb:PutItem", "dynamodb:BatchGetItem"], resources = [module.fences.arn] },
-      ]
+        { sid = "StartFulfilment", actions = ["states:StartExecution"], resources = [aws_sfn_state_machine.fulfilment.arn] },
+      ])
+    }
+    product_events = {
+      description = "Fans every product change out to audit (S3) and cache (Redis)."
+      streams     = { products = module.products.stream_arn }
+      filters     = []
+      vpc         = true
+      environment = local.sink_environment
+      statements  = concat([local.idempotency_statement], local.audit_statements)
     }
     workflow = {
-      description = "Order pipeline PLACED -> VALIDATED -> PAID -> RESERVED -> SHIPPED."
+      description = "Order pipeline PLACED -> VALIDATED -> PAID -> RESERVED (fulfilment ships)."
       streams     = { orders = module.orders.stream_arn }
       filters     = [jsonencode({ eventName = ["INSERT", "MODIFY"] })]
+      vpc         = false
       environment = {
         ORDERS_TABLE   = module.orders.name
         PRODUCTS_TABLE = module.products.name
@@ -239,6 +205,19 @@ locals {
         { sid = "ReserveStock", actions = ["dynamodb:UpdateItem"], resources = [module.products.arn] },
       ]
     }
+  }
+
+  # Checked at plan time (check block below) and by tests/e2e: no stream over two readers.
+  mappings_per_stream = {
+    for arn in distinct(flatten([for c in local.consumers : values(c.streams)])) :
+    arn => length([for c in local.consumers : c if contains(values(c.streams), arn)])
+  }
+}
+
+check "at_most_two_mappings_per_stream" {
+  assert {
+    condition     = alltrue([for n in values(local.mappings_per_stream) : n <= 2])
+    error_message = "A DynamoDB stream has more than two event source mappings; AWS throttles beyond two readers per shard. Add a fan-out target instead of a function."
   }
 }
 
@@ -258,6 +237,9 @@ module "consumer" {
   log_retention_days = var.log_retention_days
   tracing_mode       = var.tracing_mode
   data_statements    = each.value.statements
+
+  vpc_subnet_ids         = each.value.vpc ? var.vpc_subnet_ids : []
+  vpc_security_group_ids = each.value.vpc ? var.vpc_security_group_ids : []
 
   stream_arns                        = each.value.streams
   filter_patterns                    = each.value.filters

@@ -1,9 +1,8 @@
 output "table_names" {
-  description = "Table names by role: orders, products, audit, idempotency, aggregates, fences."
+  description = "Table names by role: orders, products, idempotency, aggregates, fences."
   value = {
     orders      = module.orders.name
     products    = module.products.name
-    audit       = module.audit.name
     idempotency = module.idempotency.name
     aggregates  = module.aggregates.name
     fences      = module.fences.name
@@ -18,14 +17,24 @@ output "stream_arns" {
   }
 }
 
-output "cache_topic_arn" {
-  description = "SNS topic receiving cache invalidations."
-  value       = aws_sns_topic.cache_invalidations.arn
+output "audit_bucket" {
+  description = "S3 bucket of the audit archive (objects under audit/table=<table>/dt=<day>/hour=<hour>/)."
+  value       = aws_s3_bucket.audit.bucket
 }
 
-output "notifications_queue_url" {
-  description = "SQS queue receiving customer notifications."
-  value       = aws_sqs_queue.notifications.url
+output "state_machine_arn" {
+  description = "The fulfilment state machine."
+  value       = aws_sfn_state_machine.fulfilment.arn
+}
+
+output "notification_sender" {
+  description = "SES identity notifications are sent from."
+  value       = aws_ses_email_identity.sender.email
+}
+
+output "mappings_per_stream" {
+  description = "Event source mappings per stream ARN (at most two each)."
+  value       = local.mappings_per_stream
 }
 
 output "functions" {

@@ -10,8 +10,71 @@ variable "name_prefix" {
 }
 
 variable "lambda_zip_dir" {
-  description = "Directory holding audit.zip, cache.zip, notify.zip, analytics.zip and workflow.zip (scripts/build_lambda.py handlers/<name> -o <dir>/<name>.zip)."
+  description = "Directory holding workflow.zip, order_events.zip and product_events.zip (python scripts/build_lambda.py --all -o <dir>)."
   type        = string
+}
+
+variable "redis_url" {
+  description = "Redis the cache target invalidates (redis:// or rediss:// for TLS, e.g. ElastiCache's primary endpoint)."
+  type        = string
+  default     = "redis://127.0.0.1:6379/0"
+
+  validation {
+    condition     = can(regex("^rediss?://", var.redis_url))
+    error_message = "redis_url must be a redis:// or rediss:// URL."
+  }
+}
+
+variable "vpc_subnet_ids" {
+  description = "Subnets of the fan-out functions (order_events, product_events), which must reach Redis; empty: no VPC."
+  type        = list(string)
+  default     = []
+}
+
+variable "vpc_security_group_ids" {
+  description = "Security groups of the fan-out functions' network interfaces."
+  type        = list(string)
+  default     = []
+}
+
+variable "notification_sender" {
+  description = "The SES email identity notifications are sent from (verified by SES on AWS before it can send)."
+  type        = string
+  default     = "orders@example.com"
+
+  validation {
+    condition     = can(regex("^[^@\\s]+@[^@\\s]+$", var.notification_sender))
+    error_message = "notification_sender must be an email address."
+  }
+}
+
+variable "pickup_wait_seconds" {
+  description = "How long the fulfilment state machine waits for pickup before marking an order SHIPPED."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.pickup_wait_seconds >= 0 && floor(var.pickup_wait_seconds) == var.pickup_wait_seconds
+    error_message = "pickup_wait_seconds must be a whole number >= 0."
+  }
+}
+
+variable "audit_redact_fields" {
+  description = "Item attributes (at any depth) the audit archive replaces with [REDACTED]: personal data never reaches S3."
+  type        = list(string)
+  default     = ["email", "phone", "address"]
+}
+
+variable "audit_noncurrent_version_days" {
+  description = "Days a noncurrent version of an audit object is kept."
+  type        = number
+  default     = 365
+}
+
+variable "audit_force_destroy" {
+  description = "Whether terraform destroy may delete a non-empty audit bucket (true only for throwaway environments)."
+  type        = bool
+  default     = false
 }
 
 variable "starting_position" {

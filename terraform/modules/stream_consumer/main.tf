@@ -119,9 +119,30 @@ data "aws_iam_policy_document" "this" {
   dynamic "statement" {
     for_each = var.data_statements
     content {
-      sid       = statement.value.sid
-      actions   = statement.value.actions
-      resources = statement.value.resources
+      sid           = statement.value.sid
+      actions       = statement.value.actions
+      resources     = length(statement.value.resources) > 0 ? statement.value.resources : null
+      not_resources = length(statement.value.not_resources) > 0 ? statement.value.not_resources : null
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(var.vpc_subnet_ids) > 0 ? [1] : []
+    content {
+      # What AWSLambdaVPCAccessExecutionRole grants: Lambda manages the function's network
+      # interfaces with the execution role. EC2 supports no resource-level permissions for the
+      # Describe call, and the interfaces do not exist before Lambda creates them.
+      # https://docs.aws.amazon.com/lambda/latest/dg/configuration-vpc.html#configuration-vpc-permissions
+      sid = "ManageVpcNetworkInterfaces"
+      actions = [
+        "ec2:CreateNetworkInterface",
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeSubnets",
+        "ec2:DeleteNetworkInterface",
+        "ec2:AssignPrivateIpAddresses",
+        "ec2:UnassignPrivateIpAddresses",
+      ]
+      resources = ["*"]
     }
   }
 }
@@ -136,7 +157,7 @@ resource "aws_iam_role_policy" "this" {
 
 resource "aws_lambda_function" "this" {
   #checkov:skip=CKV_AWS_116:Stream-invoked; failed batches go to the event source mapping's on-failure SQS queue (a function DLQ only applies to asynchronous invokes).
-  #checkov:skip=CKV_AWS_117:Talks only to AWS APIs (DynamoDB, SQS, SNS); a VPC adds NAT/endpoints and cold-start cost without reducing exposure here.
+  #checkov:skip=CKV_AWS_117:In a VPC when vpc_subnet_ids is given (the order platform's fan-out functions, to reach ElastiCache); functions that only talk to AWS APIs stay out of one, a VPC would add NAT/endpoints and cold-start cost without reducing exposure.
   #checkov:skip=CKV_AWS_272:Zips are built reproducibly by scripts/build_lambda.py in CI; code signing needs a Signer profile per account and is left to the deployer.
   function_name                  = var.function_name
   description                    = var.description
@@ -156,6 +177,14 @@ resource "aws_lambda_function" "this" {
 
   tracing_config {
     mode = var.tracing_mode
+  }
+
+  dynamic "vpc_config" {
+    for_each = length(var.vpc_subnet_ids) > 0 ? [1] : []
+    content {
+      subnet_ids         = var.vpc_subnet_ids
+      security_group_ids = var.vpc_security_group_ids
+    }
   }
 
   tags = var.tags

@@ -120,11 +120,12 @@ variable "role_permissions_boundary" {
 }
 
 variable "data_statements" {
-  description = "The function's data access: IAM statements {sid, actions, resources}. Actions must be explicit (no '*'); resources must be ARNs (no bare '*')."
+  description = "The function's data access: IAM statements {sid, actions, resources} (or not_resources, e.g. SNS SMS: any resource that is not a topic). Actions must be explicit (no '*'); resources must be ARNs (no bare '*')."
   type = list(object({
-    sid       = optional(string)
-    actions   = list(string)
-    resources = list(string)
+    sid           = optional(string)
+    actions       = list(string)
+    resources     = optional(list(string), [])
+    not_resources = optional(list(string), [])
   }))
   default = []
 
@@ -137,9 +138,9 @@ variable "data_statements" {
 
   validation {
     condition = alltrue([
-      for s in var.data_statements : length(s.resources) > 0 && alltrue([for r in s.resources : r != "*"])
+      for s in var.data_statements : (length(s.resources) > 0) != (length(s.not_resources) > 0) && alltrue([for r in concat(s.resources, s.not_resources) : r != "*"])
     ])
-    error_message = "Each data statement needs at least one resource, and '*' is not allowed."
+    error_message = "Each data statement needs resources or not_resources (one of them), and '*' is not allowed."
   }
 }
 
@@ -296,4 +297,18 @@ variable "tags" {
   description = "Tags for every resource."
   type        = map(string)
   default     = {}
+}
+
+# --- network ----------------------------------------------------------------------------------
+
+variable "vpc_subnet_ids" {
+  description = "Subnets to run the function in (e.g. to reach ElastiCache); empty: no VPC."
+  type        = list(string)
+  default     = []
+}
+
+variable "vpc_security_group_ids" {
+  description = "Security groups of the function's network interfaces (with vpc_subnet_ids)."
+  type        = list(string)
+  default     = []
 }

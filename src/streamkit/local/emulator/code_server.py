@@ -7,11 +7,16 @@
   moto keeps the package bytes on the function object (``code_bytes``) for ZipFile uploads and
   copies them from its S3 backend for S3Bucket/S3Key uploads, at create/update time, as Lambda
   does; so one lookup covers both.
+- ``GET /_streamkit/ses/messages`` and ``GET /_streamkit/sns/sms``: what SES and SNS sent
+  (integrations.py).
 - ``GET /_streamkit/health`` answers ``{"status": "ok"}``: the readiness probe of
   ``Emulator.start()`` and of scripts waiting for ``streamkit emulator``. It is answered here,
   without touching moto's state, so it costs the same however many resources exist (moto's
   ``/moto-api/data.json`` serializes every resource, and fails with HTTP 500 once a Lambda
   function exists and docker is absent).
+- ``POST /_streamkit/event-source-mappings/<uuid>/processing-result`` with
+  ``{"LastProcessingResult": "OK"}``: ``streamkit run`` reports a mapping's last batch, which
+  GetEventSourceMapping then shows, as Lambda does (esm_lifecycle.py). 204, or 404.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from urllib.parse import parse_qs, unquote
 
 from moto.awslambda.models import lambda_backends
 
+from streamkit.local.emulator import esm_lifecycle
+from streamkit.local.emulator.integrations import readback
 from streamkit.local.emulator.moto_patches import CODE_PATH_PREFIX, request_base_url
 
 if TYPE_CHECKING:
@@ -50,6 +57,11 @@ class StreamkitRoutesMiddleware:
                 return _respond(start_response, "200 OK", _HEALTH_BODY, "application/json", method)
             if path.startswith(CODE_PATH_PREFIX) and method in ("GET", "HEAD"):
                 return self._serve_code(environ, start_response, path[len(CODE_PATH_PREFIX) :])
+            if path.startswith(esm_lifecycle.PROCESSING_RESULT_PATH) and method == "POST":
+                return _processing_result(environ, start_response, path)
+            if path.startswith("/_streamkit/") and (body := readback(path, method)) is not None:
+                # Sent email and SMS (integrations.py).
+                return _respond(start_response, "200 OK", body, "application/json", method)
             # moto's app answers synchronously within this call, so the base URL is visible to
             # the patched GetFunction running in the same thread.
             return self._app(environ, start_response)
@@ -73,6 +85,27 @@ class StreamkitRoutesMiddleware:
         return _respond(
             start_response, "200 OK", code, "application/zip", environ["REQUEST_METHOD"]
         )
+
+
+def _processing_result(
+    environ: WSGIEnvironment, start_response: StartResponse, path: str
+) -> Iterable[bytes]:
+    uuid = path[len(esm_lifecycle.PROCESSING_RESULT_PATH) :].removesuffix(
+        esm_lifecycle.PROCESSING_RESULT_SUFFIX
+    )
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+        result = body["LastProcessingResult"]
+    except (ValueError, KeyError, TypeError):
+        return _respond(
+            start_response, "400 Bad Request", b'expected {"LastProcessingResult": str}'
+        )
+    if not isinstance(result, str) or "/" in uuid:
+        return _respond(start_response, "400 Bad Request", b"LastProcessingResult must be a string")
+    if not esm_lifecycle.record_processing_result(unquote(uuid), result):
+        return _respond(start_response, "404 Not Found", f"no mapping {uuid}".encode())
+    return _respond(start_response, "204 No Content", b"")
 
 
 def _find_code(

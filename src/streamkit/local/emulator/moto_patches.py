@@ -7,19 +7,25 @@ numbered section below says what moto does, what AWS does, and why it matters:
 1. moto never delivers stream records to Lambda itself (it would drop them without docker).
 2. Stream records carry the table's region, not always us-east-1.
 3. GetFunction's Code.Location is a URL the emulator serves (code_server.py).
-4. Event source mapping requests are validated, defaulted and answered like Lambda does.
+4. Event source mapping requests are validated, defaulted and answered like Lambda does
+   (states and conflicts: esm_lifecycle.py).
 5. Two per-request lookups are cached (speed only).
-6. GetRecords forgets the iterator it consumed (memory stays flat while idle-polling).
+6. moto's GetRecords forgets the iterator it consumed (memory stays flat while idle-polling;
+   over HTTP, streams_api.py answers instead).
 7. A cancelled transaction leaves the stream exactly as it was.
 8. UpdateFunctionConfiguration applies TracingConfig.
+9. Stream records: eventVersion 1.1, DynamoDB's SizeBytes, none for a write that changes
+   nothing, one INSERT for an UpdateItem that creates its item (stream_records.py).
+10. Streams have several shards that roll over, expiring iterators and a 24-hour trim
+   (stream_shards.py; served over HTTP by streams_api.py, which server.py calls).
+11. moto's item-size check runs once per item, not once per attribute (moto_speed.py).
+12. SNS envelopes carry SignatureVersion "1" and AWS's signed fields (sns_envelope.py).
 
 server.py adds one more: DynamoDB requests run one at a time, so concurrent writes get unique,
 ordered sequence numbers and consistent OldImage/NewImage chains.
 
-Deviations left as they are (documented in the README): one shard that never splits, every
-table's stream starts at the same sequence number, iterators never expire, no TTL expiry, a
-no-op put still emits MODIFY (AWS emits no record when an item does not change), alarms are
-never evaluated, and Invoke does not run code (``streamkit run`` runs functions itself).
+Deviations left as they are (documented in the README): alarms are never evaluated, and Invoke
+does not run code (``streamkit run`` runs functions itself).
 
 :func:`apply_moto_patches` is idempotent and thread-safe. It runs when the emulator package is
 imported and again at every start, so the patches are in place before any request is served.
@@ -43,6 +49,11 @@ from moto.dynamodb.models import table as dynamodb_table_models
 from moto.dynamodbstreams.models import dynamodbstreams_backends
 
 from streamkit.exceptions import InvalidParameterValueError
+from streamkit.local.emulator import esm_lifecycle
+from streamkit.local.emulator.moto_speed import apply_write_speed_patches
+from streamkit.local.emulator.sns_envelope import apply_sns_envelope_patches
+from streamkit.local.emulator.stream_records import apply_stream_record_patches
+from streamkit.local.emulator.stream_shards import apply_shard_patches
 from streamkit.local.esm.config import (
     STREAM_MAPPING_DEFAULTS,
     is_dynamodb_stream_arn,
@@ -127,13 +138,16 @@ def apply_moto_patches() -> None:
         if _applied:
             return
         _stop_moto_delivering_stream_records()
-        _stream_records_carry_table_region()
         _serve_code_location()
         _check_event_source_mapping_requests()
         _cache_response_method_names()
         _forget_consumed_shard_iterators()
         _roll_back_transactions_in_place()
         _update_function_configuration_applies_tracing()
+        apply_stream_record_patches()
+        apply_shard_patches()
+        apply_write_speed_patches()
+        apply_sns_envelope_patches()
         _applied = True
 
 
@@ -180,23 +194,10 @@ def _stop_moto_delivering_stream_records() -> None:
     )
 
 
-# --- 2. awsRegion in stream records -----------------------------------------------------------
+# --- 2. awsRegion in stream records ------------------------------------------------------------
 #
-# moto hard-codes "awsRegion": "us-east-1" in every stream record; AWS puts the table's region
-# there (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_streams_Record.html).
-
-
-def _stream_records_carry_table_region() -> None:
-    record_cls = dynamodb_table_models.StreamRecord
-    original_init: Callable[..., None] = record_cls.__init__
-
-    def __init__(self: Any, table: Any, *args: Any, **kwargs: Any) -> None:
-        original_init(self, table, *args, **kwargs)
-        region = getattr(table, "region_name", None)
-        if region:
-            self.record["awsRegion"] = region
-
-    record_cls.__init__ = __init__  # type: ignore[method-assign]
+# moto hard-codes "awsRegion": "us-east-1"; AWS puts the table's region there. stream_records.py
+# builds the whole record (section 9), region included.
 
 
 # --- 3. GetFunction's Code.Location must be downloadable ---------------------------------------
@@ -242,7 +243,9 @@ def _serve_code_location() -> None:
 # - moto omits every optional field the request did not set; Lambda reports its defaults for a
 #   stream mapping (https://docs.aws.amazon.com/lambda/latest/api/API_CreateEventSourceMapping.html),
 #   so the runner and Terraform read the same shape from both (STREAM_MAPPING_DEFAULTS in
-#   mapping_config). DestinationConfig is left absent.
+#   esm.config), and ``DestinationConfig: {"OnFailure": {}}`` when none was given.
+# - States (Creating/Enabling/Disabling/Updating/Deleting), StateTransitionReason,
+#   LastProcessingResult, the 202 of Create and the 409 of a duplicate mapping: esm_lifecycle.py.
 
 
 def _validate(validator: Callable[[Mapping[str, Any]], None], params: Mapping[str, Any]) -> None:
@@ -268,39 +271,101 @@ def _mapping_not_found(uuid: str) -> LambdaUserError:
     )
 
 
+def _check_no_duplicate(backend: Any, arn: str, function_name: Any) -> None:
+    function = backend._lambdas.get_function_by_name_or_arn_with_qualifier(str(function_name or ""))
+    for esm in backend.list_event_source_mappings(arn, None):
+        if esm.function_arn == function.function_arn:
+            raise LambdaUserError(
+                "ResourceConflictException",
+                esm_lifecycle.conflict_message(arn, function.function_name, esm.uuid),
+                status=409,
+            )
+
+
+def _answer_mappings_like_lambda() -> None:
+    """State, StateTransitionReason, LastProcessingResult and the empty OnFailure as Lambda
+    reports them; CreateEventSourceMapping answers 202 (see esm_lifecycle)."""
+    from moto.awslambda.responses import LambdaResponse
+
+    esm_cls = lambda_models.EventSourceMapping
+    original_config: Callable[[Any], dict[str, Any]] = esm_cls.get_configuration
+
+    def get_configuration(self: Any) -> dict[str, Any]:
+        config = original_config(self)
+        life = esm_lifecycle.lifecycle_of(self)
+        config["State"] = life.state(bool(self.enabled))
+        config["StateTransitionReason"] = esm_lifecycle.USER_ACTION
+        config["LastProcessingResult"] = life.last_processing_result
+        if is_dynamodb_stream_arn(str(self.event_source_arn)):
+            destination = dict(config.get("DestinationConfig") or {})
+            destination.setdefault("OnFailure", {})
+            config["DestinationConfig"] = destination
+        return config
+
+    original_create_response = LambdaResponse.create_event_source_mapping
+
+    def create_event_source_mapping(self: Any) -> Any:
+        _status, headers, body = original_create_response(self)
+        return 202, {**headers, "status": 202}, body
+
+    esm_cls.get_configuration = get_configuration  # type: ignore[method-assign]
+    LambdaResponse.create_event_source_mapping = create_event_source_mapping  # type: ignore[method-assign]
+
+
 def _check_event_source_mapping_requests() -> None:
     backend_cls = lambda_models.LambdaBackend
     original_create = backend_cls.create_event_source_mapping
     original_update = backend_cls.update_event_source_mapping
-    original_delete = backend_cls.delete_event_source_mapping
+    original_get = backend_cls.get_event_source_mapping
+    original_list = backend_cls.list_event_source_mappings
 
     def create_event_source_mapping(self: Any, spec: dict[str, Any]) -> Any:
         _validate(validate_create_request, spec)
         arn = spec.get("EventSourceArn")
         if isinstance(arn, str) and is_dynamodb_stream_arn(arn):
             _check_stream_exists(self, arn)
+            _check_no_duplicate(self, arn, spec.get("FunctionName"))
             for key, default in STREAM_MAPPING_DEFAULTS.items():
                 if spec.get(key) is None:
                     spec[key] = list(default) if isinstance(default, list) else default
-        return original_create(self, spec)
+        esm = original_create(self, spec)
+        esm_lifecycle.start_lifecycle(esm)
+        return esm
 
     def update_event_source_mapping(self: Any, uuid: str, spec: dict[str, Any]) -> Any:
-        if self.get_event_source_mapping(uuid) is None:
+        current = self.get_event_source_mapping(uuid)
+        if current is None:
             raise _mapping_not_found(uuid)
         _validate(validate_update_request, spec)
+        transition = esm_lifecycle.update_transition(bool(current.enabled), spec)
         esm = original_update(self, uuid, spec)
         if esm is not None:
             esm.last_modified = time.time()
+            esm_lifecycle.lifecycle_of(esm).begin(transition)
         return esm
 
     def delete_event_source_mapping(self: Any, uuid: str) -> Any:
-        if self.get_event_source_mapping(uuid) is None:
+        esm = self.get_event_source_mapping(uuid)
+        if esm is None:
             raise _mapping_not_found(uuid)
-        return original_delete(self, uuid)
+        # Listed as Deleting until the transition is over (esm_lifecycle.purge_deleted).
+        esm_lifecycle.lifecycle_of(esm).begin("Deleting")
+        return esm
+
+    def get_event_source_mapping(self: Any, uuid: str) -> Any:
+        esm_lifecycle.purge_deleted(self)
+        return original_get(self, uuid)
+
+    def list_event_source_mappings(self: Any, event_source_arn: str, function_name: str) -> Any:
+        esm_lifecycle.purge_deleted(self)
+        return original_list(self, event_source_arn, function_name)
 
     backend_cls.create_event_source_mapping = create_event_source_mapping  # type: ignore[method-assign]
     backend_cls.update_event_source_mapping = update_event_source_mapping  # type: ignore[method-assign]
     backend_cls.delete_event_source_mapping = delete_event_source_mapping  # type: ignore[method-assign]
+    backend_cls.get_event_source_mapping = get_event_source_mapping  # type: ignore[method-assign]
+    backend_cls.list_event_source_mappings = list_event_source_mappings  # type: ignore[method-assign]
+    _answer_mappings_like_lambda()
 
 
 # --- 5. Request dispatch speed ------------------------------------------------------------------
@@ -340,6 +405,8 @@ def _cache_response_method_names() -> None:
 # an expired iterator does on AWS, which every stream reader handles by asking for a new one
 # (AWS would accept a reuse within its 15 minutes: the one deviation, and it is on the safe
 # side). An iterator moto never knew gets the same error instead of an internal error.
+# Over HTTP the emulator answers stream reads itself (streams_api.py: stateless iterators,
+# reusable until they expire, as on AWS); this patch covers moto's own path (moto.mock_aws).
 
 
 def _forget_consumed_shard_iterators() -> None:

@@ -28,11 +28,14 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from streamkit.exceptions import EmulatorError, PortInUseError
 from streamkit.local.emulator.code_server import HEALTH_PATH, StreamkitRoutesMiddleware
+from streamkit.local.emulator.integrations import enable_step_functions
 from streamkit.local.emulator.moto_patches import (
     add_running_base_url,
     apply_moto_patches,
     remove_running_base_url,
 )
+from streamkit.local.emulator.streams_api import handle_streams_request
+from streamkit.local.emulator.ttl_sweeper import TtlSweeper
 
 __all__ = ["Emulator"]
 
@@ -66,6 +69,7 @@ class _Dispatcher(DomainDispatcherApplication):
         super().__init__(create_backend_app)
         self._backend_for_host: dict[str | None, Any] = {}
         shared = threading.Lock()
+        self.dynamodb_lock = shared  # also held by the TTL sweeper while it deletes
         self._service_locks = dict.fromkeys(_SERIALIZED_SERVICES, shared)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
@@ -74,6 +78,12 @@ class _Dispatcher(DomainDispatcherApplication):
         if lock is None:
             return app(environ, start_response)
         with lock:
+            # DynamoDB Streams reads are served by streams_api (faster, shards that live);
+            # anything it leaves comes back as None and goes to moto.
+            if getattr(app, "service", "") == "dynamodbstreams":
+                answered = handle_streams_request(environ, start_response)
+                if answered is not None:
+                    return answered
             # Drain the body inside the lock: the response is built before it is returned.
             return list(app(environ, start_response))
 
@@ -99,6 +109,7 @@ class Emulator:
         self.startup_seconds: float | None = None
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
+        self._ttl: TtlSweeper | None = None
 
     @property
     def port(self) -> int:
@@ -119,8 +130,10 @@ class Emulator:
             raise EmulatorError(f"emulator already running at {self.endpoint_url}")
         started = time.perf_counter()
         apply_moto_patches()
+        enable_step_functions()  # state machines execute, integrations call this emulator
         listener = _bind(self.host, self.requested_port)
-        app = StreamkitRoutesMiddleware(_Dispatcher())
+        dispatcher = _Dispatcher()
+        app = StreamkitRoutesMiddleware(dispatcher)
         try:
             # werkzeug binds itself unless given a socket, and on EADDRINUSE it calls sys.exit;
             # handing it our own bound socket keeps errors ours to report.
@@ -141,6 +154,7 @@ class Emulator:
             daemon=True,
         )
         self._thread.start()
+        self._ttl = TtlSweeper(dispatcher.dynamodb_lock).start()
         self._wait_until_answering()
         add_running_base_url(self.endpoint_url)
         self.startup_seconds = time.perf_counter() - started
@@ -148,8 +162,10 @@ class Emulator:
 
     def stop(self) -> None:
         """Stop serving and release the port. Safe to call twice."""
-        server, thread = self._server, self._thread
-        self._server, self._thread = None, None
+        server, thread, ttl = self._server, self._thread, self._ttl
+        self._server, self._thread, self._ttl = None, None, None
+        if ttl is not None:
+            ttl.stop()
         if server is None:
             return
         remove_running_base_url(_endpoint_url(self.host, int(server.port)))

@@ -86,6 +86,12 @@ def validate_create_request(params: Mapping[str, Any]) -> None:
                 "1 validation error detected: Value null at 'startingPosition' failed to "
                 "satisfy constraint: Member must not be null."
             )
+        # A timestamp with another position is refused first (LocalStack's snapshot
+        # test_api.snapshot.json, recorded against AWS, 2025-02-17).
+        if params.get("StartingPositionTimestamp") is not None and position != "AT_TIMESTAMP":
+            raise InvalidParameterValueError(
+                "Timestamp only valid with StartingPosition AT_TIMESTAMP"
+            )
         # AT_TIMESTAMP passes the model's enum but DynamoDB streams do not support it.
         if position not in STARTING_POSITIONS:
             raise InvalidParameterValueError(
@@ -281,7 +287,9 @@ class MappingConfig:
         state = mapping.get("State")
         enabled = mapping.get("Enabled")
         if enabled is None:
-            enabled = state not in ("Disabled", "Disabling")
+            # Lambda runs a mapping that is Creating, Enabling or Updating, and stops one
+            # that is Disabling or Deleting (Deleting mappings stay listed for a while).
+            enabled = state not in ("Disabled", "Disabling", "Deleting")
         request_view = {k: v for k, v in mapping.items() if v is not None}
         request_view.pop("Enabled", None)
         validate_create_request(request_view)

@@ -51,6 +51,7 @@ from streamkit.local.esm.mapping import (
     MappingWorker,
     WorkerSettings,
 )
+from streamkit.local.esm.processing_results import ProcessingResultReporter
 from streamkit.local.esm.processor import Invoker, RetryDelay
 from streamkit.streams.throttling import ShardReadGate, ThrottleBackoff
 
@@ -90,6 +91,7 @@ class Runner:
             or "us-east-1"
         )
         self.reconcile_interval = reconcile_interval
+        self._results = ProcessingResultReporter(endpoint_url)
         self.status_interval = status_interval
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
@@ -261,6 +263,7 @@ class Runner:
             ]:
                 self._stop_worker(uuid)
                 self._stats[uuid].set_state("deleted")
+        self._results.report(self.stats(), mappings)
 
     def _reconcile_mapping(self, uuid: str, mapping: Mapping[str, Any]) -> None:
         with self._stats_lock:
