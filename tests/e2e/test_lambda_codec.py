@@ -32,7 +32,7 @@ from tests.e2e.conftest import unavailable
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD_LAMBDA = REPO / "scripts" / "build_lambda.py"
-HANDLER = REPO / "handlers" / "audit"
+HANDLER = REPO / "handlers" / "workflow"
 
 PROBE = """
 import json, sys
@@ -83,7 +83,7 @@ def codec_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def zip_312(codec_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> bytes:
     _python("python3.12")
-    out = tmp_path_factory.mktemp("zip312") / "audit.zip"
+    out = tmp_path_factory.mktemp("zip312") / "workflow.zip"
     done = _build(out, "--runtime", "python3.12", env={lambda_codec.CACHE_ENV: str(codec_cache)})
     assert done.returncode == 0, done.stderr
     assert "python3.12 x86_64, compiled deserializer" in done.stdout
@@ -182,7 +182,7 @@ def test_build_lambda_refuses_to_ship_it(tmp_path: Path) -> None:
         _glibc_236_library(tmp_path)
     )
     (slot / ".complete").write_text("compiled\n")
-    out = tmp_path / "audit.zip"
+    out = tmp_path / "workflow.zip"
     done = _build(out, "--runtime", "python3.12", env={lambda_codec.CACHE_ENV: str(cache)})
     assert done.returncode == 2, done.stdout + done.stderr
     assert "Refusing to ship it" in done.stderr
@@ -193,7 +193,7 @@ def test_build_lambda_refuses_to_ship_it(tmp_path: Path) -> None:
 def test_a_runtime_without_an_interpreter_here_gets_pure_python_with_a_warning(
     tmp_path: Path,
 ) -> None:
-    out = tmp_path / "audit.zip"
+    out = tmp_path / "workflow.zip"
     # A configured interpreter that is not CPython 3.13: the finder refuses it.
     done = _build(out, "--runtime", "python3.13", env={"STREAMKIT_PYTHON_PYTHON3_13": "/bin/false"})
     assert done.returncode == 0, done.stderr

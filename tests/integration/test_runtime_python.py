@@ -3,7 +3,7 @@
 The issue's "done when": a zip built for python3.12 (``scripts/build_lambda.py``, the codec
 compiled for CPython 3.12) is deployed to the endpoint, fetched and run by the local invoker,
 and inside the handler the interpreter is CPython 3.12 and ``streamkit.codec.COMPILED`` is
-true, with streamkit imported from the zip and boto3 from the runtime's SDK.
+true, with streamkit imported from the zip and boto3 from the runner's site-packages.
 
 Needs CPython 3.12 (PATH, pyenv or STREAMKIT_PYTHON_PYTHON3_12): without it the test skips
 loudly, and fails under CI=true.
@@ -106,7 +106,7 @@ def test_a_python312_zip_runs_on_cpython312_with_the_compiled_codec(
     assert answer["python"] == [3, 12]
     assert answer["compiled"] is True
     assert answer["decoded"] == "{'n': Decimal('1.50')}"
-    assert "boto3" in str(answer["boto3"])  # the runtime's SDK, as Lambda provides it
+    assert "boto3" in str(answer["boto3"])  # the runner's, as Lambda's runtime provides it
 
 
 def test_a_function_on_the_runners_own_python_runs_on_this_interpreter(

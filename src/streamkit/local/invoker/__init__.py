@@ -16,10 +16,10 @@ What the local runtime does *not* enforce, and why:
   ``STREAMKIT_PYTHON_PYTHON3_12``). On the runner's own interpreter its site-packages (boto3,
   as the Lambda runtime provides it, but also anything else installed there, streamkit
   included) stay importable *after* the function's code, which goes first on ``sys.path`` as
-  /var/task does in Lambda: a library the zip bundles (its own streamkit, say) always wins. On
-  another interpreter only the runtime's SDK (boto3 and its dependencies) is added after the
-  code. The handler's module itself must come from the code; a same-named module from
-  anywhere else is refused.
+  /var/task does in Lambda: a library the zip bundles (its own streamkit, say) always wins. A
+  worker on another interpreter gets the same site-packages after its own (pure-Python
+  packages import on any CPython 3). The handler's module itself must come from the code; a
+  same-named module from anywhere else is refused.
 
 Worker environment: the function's Environment variables, then Lambda's reserved variables
 (https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime),

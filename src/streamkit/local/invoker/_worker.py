@@ -51,12 +51,12 @@ class Worker:
     ) -> None:
         """``python``: the interpreter to run (default: the function's declared runtime's)."""
         python = python or worker_python(function)
-        sdk = ["--sdk-path", python.sdk_path] if python.sdk_path else []
+        sites = [arg for path in python.site_dirs for arg in ("--site-dir", path)]
         self.started = time.monotonic()
         self.process = subprocess.Popen(
             # -P: keep the worker script's directory off sys.path; -u: unbuffered stdout and
             # stderr, so output reaches the log pipe in order and survives a kill.
-            [python.executable, "-P", "-u", str(WORKER_MAIN), *sdk],
+            [python.executable, "-P", "-u", str(WORKER_MAIN), *sites],
             cwd=function.code_dir,
             env=dict(env),
             stdin=subprocess.PIPE,

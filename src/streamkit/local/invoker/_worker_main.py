@@ -1,6 +1,6 @@
 """Entry point of a local Lambda worker: one process is one execution environment.
 
-``streamkit.local.invoker`` starts it as ``python -P -u <this file> [--sdk-path DIR]`` on the
+``streamkit.local.invoker`` starts it as ``python -P -u <this file> [--site-dir DIR ...]`` on the
 interpreter of the function's runtime, with the function's code directory
 (``LAMBDA_TASK_ROOT``) as working directory. It mimics the AWS Lambda Python
 runtime (``awslambdaric``'s bootstrap): import the handler once (the init phase), then call it
@@ -39,6 +39,7 @@ import logging
 import math
 import os
 import resource
+import site
 import struct
 import sys
 import time
@@ -334,10 +335,12 @@ def main() -> int:
     # runtime does the same with /var/task): its modules, and its bundled copies of libraries,
     # win over everything else, yet a file named like a stdlib module cannot break the worker.
     sys.path.insert(0, task_root)
-    # On an interpreter other than the runner's, the runtime's SDK (boto3 and its dependencies,
-    # Lambda's /var/runtime) comes after everything else: ``--sdk-path DIR``.
-    if len(sys.argv) == 3 and sys.argv[1] == "--sdk-path":
-        sys.path.append(sys.argv[2])
+    # On an interpreter other than the runner's, the runner's site-packages (boto3, as Lambda's
+    # /var/runtime provides it) come after everything else: ``--site-dir DIR``, repeated.
+    arguments = sys.argv[1:]
+    while len(arguments) >= 2 and arguments[0] == "--site-dir":
+        site.addsitedir(arguments[1])
+        arguments = arguments[2:]
     try:
         handler = _load_handler(os.environ.get("_HANDLER", ""), task_root)
     except Exception as exc:  # a _Fault, or anything raised by the module's init code

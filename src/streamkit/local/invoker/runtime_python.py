@@ -5,11 +5,13 @@ for that runtime (its compiled codec included) is tested on the interpreter it s
 interpreter is found by ``streamkit.local.interpreters`` (``STREAMKIT_PYTHON_PYTHON3_12``,
 ``python3.12`` on PATH, pyenv); the runner's own interpreter serves its own version.
 
-Lambda's Python runtimes provide the AWS SDK (boto3 and its dependencies, in /var/runtime,
-after the function's code on sys.path). A worker on the runner's interpreter finds it in the
-runner's site-packages; a worker on another interpreter gets the same pure-Python packages,
-linked into one directory that it appends to sys.path (``sdk_path``), and nothing else of
-the runner's environment.
+What else a worker can import is the same on every interpreter: the function's code first
+(Lambda's /var/task), then the interpreter's own library, then the runner's site-packages
+(boto3, as Lambda's runtimes provide it in /var/runtime, but also anything else installed
+there). A worker on another interpreter gets those directories through ``site.addsitedir``
+(``site_dirs``), after its own: pure-Python packages import on any CPython 3, and a compiled
+module built for the runner's version is not picked up by another (its file name carries the
+version), so the import fails or the package falls back to its pure-Python code.
 
 When this machine has no interpreter for the runtime, the worker runs on the runner's
 interpreter instead and a WARNING says so, once per function (the documented fallback);
@@ -19,14 +21,10 @@ the runner reports as it does any function code it cannot run.
 
 from __future__ import annotations
 
-import atexit
-import functools
-import importlib.util
 import logging
 import os
-import shutil
+import site
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,15 +36,11 @@ from streamkit.local.interpreters import (
 )
 from streamkit.local.invoker.functions import LoadedFunction
 
-__all__ = ["SDK_PACKAGES", "STRICT_ENV", "WorkerPython", "worker_python"]
+__all__ = ["STRICT_ENV", "WorkerPython", "worker_python"]
 
 logger = logging.getLogger(__name__)
 
 STRICT_ENV = "STREAMKIT_RUNTIME_PYTHON"
-# What the Lambda Python runtimes provide besides the standard library: boto3 and what it
-# imports (https://docs.aws.amazon.com/lambda/latest/dg/lambda-python.html, "runtime-included
-# SDK"). All pure Python, so the runner's copies serve any interpreter.
-SDK_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3")
 
 
 @dataclass(frozen=True)
@@ -55,27 +49,16 @@ class WorkerPython:
 
     executable: str
     version: tuple[int, int]
-    sdk_path: str | None  # appended to the worker's sys.path; None on the runner's interpreter
+    site_dirs: tuple[str, ...]  # the runner's site-packages, for another interpreter; else ()
     how: str  # "runner", "STREAMKIT_PYTHON_PYTHON3_12", "PATH", "pyenv", "fallback"
 
 
-def _runner() -> WorkerPython:
-    return WorkerPython(sys.executable, sys.version_info[:2], None, "runner")
+def _runner(how: str = "runner") -> WorkerPython:
+    return WorkerPython(sys.executable, sys.version_info[:2], (), how)
 
 
-@functools.cache
-def _sdk_directory() -> str:
-    """A directory linking the runner's copies of the SDK packages (made once per process)."""
-    directory = Path(tempfile.mkdtemp(prefix="streamkit-lambda-sdk-"))
-    atexit.register(shutil.rmtree, directory, ignore_errors=True)
-    for name in SDK_PACKAGES:
-        spec = importlib.util.find_spec(name)
-        if spec is None or spec.origin is None:
-            continue  # not installed here: the handler gets the ImportError Lambda would not give
-        origin = Path(spec.origin)
-        source = origin.parent if spec.submodule_search_locations else origin
-        (directory / source.name).symlink_to(source)
-    return str(directory)
+def _runner_site_dirs() -> tuple[str, ...]:
+    return tuple(path for path in site.getsitepackages() if Path(path).is_dir())
 
 
 def worker_python(function: LoadedFunction) -> WorkerPython:
@@ -102,7 +85,7 @@ def worker_python(function: LoadedFunction) -> WorkerPython:
             *sys.version_info[:2],
             STRICT_ENV,
         )
-        return WorkerPython(sys.executable, sys.version_info[:2], None, "fallback")
+        return _runner("fallback")
     logger.info(
         "function %s runs on %s (%s, found via %s)",
         spec.name,
@@ -110,4 +93,4 @@ def worker_python(function: LoadedFunction) -> WorkerPython:
         found.executable,
         found.source,
     )
-    return WorkerPython(found.executable, found.version, _sdk_directory(), found.source)
+    return WorkerPython(found.executable, found.version, _runner_site_dirs(), found.source)
