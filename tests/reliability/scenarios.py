@@ -1,0 +1,254 @@
+"""Fault scenarios on a focused pipeline through the local runtime, each ending in an accounting.
+
+Pipeline: a table with a stream -> ``streamkit run``'s Runner (in process) -> the reporting
+function of tests/integration/test_runner_support.py (one SQS report per invoke: keys,
+sequence numbers, outcome) -> an SQS on-failure destination. Faults come from the emulator's
+fault injection (``streamkit.local.faults``), so every part sees real AWS errors over HTTP.
+
+Accounting (per scenario):
+
+- written: stream records the scenario wrote (distinct sequence numbers);
+- processed once / duplicates: records in invokes whose side effects count (outcome "ok", or
+  before the reported failure of a "partial" one), counted per sequence number. The function has
+  no side effect between its work and its report, so every duplicate is unexpected here; a
+  duplicate the docs allow (a crash between a side effect and its marker) cannot happen in it;
+- order violations: per item, a processed sequence number lower than one processed before;
+- in DLQ: records described by the on-failure records (``DDBStreamBatchInfo`` ranges);
+- balanced: every written record is processed or in the DLQ, never both, never neither;
+- recovery s: from the end of the fault to the last record accounted for;
+- faults fired: how many requests got an injected fault.
+
+``run_scenario(name, env)`` is shared by tests/reliability (CI) and scripts/chaos.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from streamkit.exceptions import FaultAdminError
+from streamkit.local.faults import FaultsClient
+from tests.integration.test_runner import Scenario
+from tests.integration.test_runner_support import Call, deploy
+
+__all__ = ["SCENARIOS", "Accounting", "run_scenario"]
+
+
+@dataclass
+class Accounting:
+    scenario: str
+    written: int = 0
+    processed_once: int = 0
+    allowed_duplicates: int = 0
+    unexpected_duplicates: int = 0
+    order_violations: int = 0
+    in_dlq: int = 0
+    missing: list[str] = field(default_factory=list)
+    recovery_s: float = 0.0
+    faults_fired: int = 0
+
+    @property
+    def balanced(self) -> bool:
+        return (
+            not self.missing
+            and self.processed_once + self.in_dlq == self.written
+            and self.unexpected_duplicates == 0
+            and self.order_violations == 0
+        )
+
+    def row(self) -> str:
+        return (
+            f"| {self.scenario} | {self.written} | {self.processed_once} | "
+            f"{self.allowed_duplicates} | {self.unexpected_duplicates} | {self.order_violations} | "
+            f"{self.in_dlq} | {self.recovery_s:.1f} | {self.faults_fired} | "
+            f"{'yes' if self.balanced else 'NO'} |"
+        )
+
+
+HEADER = (
+    "| Scenario | Written | Processed once | Allowed duplicates | Unexpected duplicates | "
+    "Order violations | In DLQ | Recovery s | Faults fired | Balanced |\n"
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+)
+
+
+@dataclass
+class _Run:
+    s: Scenario
+    faults: FaultsClient
+    dlq_url: str
+    written: dict[str, str] = field(default_factory=dict)  # seq -> key
+    reports: list[Call] = field(default_factory=list)
+    dlq_bodies: list[dict[str, Any]] = field(default_factory=list)
+    rule_ids: list[str] = field(default_factory=list)
+    fired: dict[str, int] = field(default_factory=dict)
+    fault_seconds: float = 0.0
+    accounted_at: float = 0.0
+
+    def write(self, keys: list[str]) -> None:
+        for i, key in enumerate(keys):
+            self.s.put(key, n={"N": str(i)})
+
+    def collect_written(self) -> None:
+        streams = self.s.aws.dynamodbstreams
+        shards = streams.describe_stream(StreamArn=self.s.stream_arn)["StreamDescription"]["Shards"]
+        for shard in shards:
+            iterator = streams.get_shard_iterator(
+                StreamArn=self.s.stream_arn,
+                ShardId=shard["ShardId"],
+                ShardIteratorType="TRIM_HORIZON",
+            )["ShardIterator"]
+            while iterator:
+                page = streams.get_records(ShardIterator=iterator, Limit=1000)
+                for record in page["Records"]:
+                    self.written[record["dynamodb"]["SequenceNumber"]] = record["dynamodb"]["Keys"][
+                        "pk"
+                    ]["S"]
+                if not page["Records"]:
+                    break
+                iterator = page.get("NextShardIterator")
+
+    def poll(self) -> None:
+        self.reports += [Call(b) for b in self.s.messages(self.s.record_queue, 1000, timeout=0.3)]
+        self.dlq_bodies += self.s.messages(self.dlq_url, 1000, timeout=0.1)
+        for rule in self.faults.list(include_expired=True):
+            if rule["id"] in self.rule_ids:
+                self.fired[rule["id"]] = int(rule["fired"])
+
+    def account(self, name: str) -> Accounting:
+        processed: Counter[str] = Counter()
+        order_violations = 0
+        last_by_key: dict[str, int] = {}
+        for call in sorted(self.reports, key=lambda c: float(c.body["started"])):
+            count = len(call.processed())
+            for seq, key in zip(call.seqs[:count], call.keys[:count], strict=True):
+                processed[seq] += 1
+                if last_by_key.get(key, -1) > int(seq):
+                    order_violations += 1
+                last_by_key[key] = max(last_by_key.get(key, -1), int(seq))
+        in_dlq: set[str] = set()
+        for body in self.dlq_bodies:
+            info = body["DDBStreamBatchInfo"]
+            low, high = int(info["startSequenceNumber"]), int(info["endSequenceNumber"])
+            in_dlq.update(seq for seq in self.written if low <= int(seq) <= high)
+        accounted = set(processed) | in_dlq
+        return Accounting(
+            scenario=name,
+            written=len(self.written),
+            processed_once=sum(
+                1 for seq in self.written if processed[seq] >= 1 and seq not in in_dlq
+            ),
+            unexpected_duplicates=sum(n - 1 for n in processed.values() if n > 1),
+            order_violations=order_violations,
+            in_dlq=len(in_dlq),
+            missing=sorted(set(self.written) - accounted),
+        )
+
+    def wait_accounted(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.poll()
+            accounting = self.account("")
+            if not accounting.missing and accounting.written:
+                self.accounted_at = time.monotonic()
+                return
+            time.sleep(0.2)
+        self.accounted_at = time.monotonic()
+
+
+Arm = Callable[[_Run], None]
+
+
+def _retrying(action: Callable[[], None], seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            action()
+            return
+        except ClientError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def _add(run: _Run, service: str, operation: str, **rule: Any) -> None:
+    added = run.faults.add(service, operation, **rule)
+    run.rule_ids.append(added["id"])
+    run.fault_seconds = max(run.fault_seconds, float(rule.get("duration_seconds") or 0))
+
+
+def _poison(run: _Run) -> None:
+    run.write([f"k{i}" for i in range(20)])
+
+
+def _stream_reads_fail(run: _Run) -> None:
+    for error in ("InternalServerError", "ProvisionedThroughputExceededException"):
+        _add(run, "dynamodbstreams", "GetRecords", resource=run.s.table, error=error,
+             probability=0.5, duration_seconds=3)  # fmt: skip
+    run.write([f"k{i}" for i in range(20)])
+
+
+def _destination_down(run: _Run) -> None:
+    queue = run.dlq_url.rsplit("/", 1)[1]
+    _add(run, "sqs", "SendMessage", resource=queue, error="ServiceUnavailable", duration_seconds=5)
+    run.write([f"k{i}" for i in range(10)])
+
+
+def _hot_key(run: _Run) -> None:
+    run.write(["hot"] * 30 + [f"k{i}" for i in range(10)] + ["hot"] * 10)
+
+
+def _lambda_api_throttled(run: _Run) -> None:
+    # The runner runs the code locally; what it asks Lambda's API (mappings, function code)
+    # is throttled half the time for a few seconds while records arrive.
+    _add(run, "lambda", "*", error="TooManyRequestsException", probability=0.5, duration_seconds=3)
+    run.write([f"k{i}" for i in range(15)])
+
+
+# name -> (function environment, what to break and write once the pipeline is deployed)
+SCENARIOS: dict[str, tuple[dict[str, str], Arm]] = {
+    "poison record": ({"POISON": "k7"}, _poison),
+    "stream reads 5xx + throttled (3 s)": ({}, _stream_reads_fail),
+    "on-failure destination down (5 s)": ({"POISON": "k3"}, _destination_down),
+    "hot key": ({}, _hot_key),
+    "Lambda API throttled (3 s)": ({}, _lambda_api_throttled),
+}
+
+
+def run_scenario(
+    name: str, scenario: Callable[..., Scenario], faults: FaultsClient, timeout: float = 60
+) -> Accounting:
+    s = scenario()
+    dlq_url, dlq_arn = s.queue("chaos-dlq")
+    run = _Run(s, faults, dlq_url)
+    env, arm = SCENARIOS[name]
+    function = deploy(s, MODE="raise", **env)
+    s.map(
+        FunctionName=function,
+        BatchSize=10,
+        MaximumRetryAttempts=1,
+        BisectBatchOnFunctionError=True,
+        DestinationConfig={"OnFailure": {"Destination": dlq_arn}},
+    )
+    runner = s.runner()
+    # Faults start once the mapping is being polled, so they hit a running pipeline.
+    runner.wait_until(lambda stats: bool(stats), timeout=30)
+    armed = time.monotonic()
+    arm(run)
+    _retrying(run.collect_written)  # the scenario's own reads may meet its faults too
+    try:
+        run.wait_accounted(timeout)
+    finally:
+        for rule_id in run.rule_ids:
+            with contextlib.suppress(FaultAdminError):
+                faults.clear(rule_id)
+    accounting = run.account(name)
+    accounting.recovery_s = max(0.0, run.accounted_at - (armed + run.fault_seconds))
+    accounting.faults_fired = sum(run.fired.values())
+    return accounting
