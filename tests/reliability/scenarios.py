@@ -25,19 +25,23 @@ from __future__ import annotations
 
 import contextlib
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from streamkit.exceptions import FaultAdminError
 from streamkit.local.faults import FaultsClient
-from tests.integration.test_runner import Scenario
+from tests.helpers import create_function
+from tests.helpers.streams import create_stream_table
+from tests.integration.test_runner import HANDLER, Scenario
 from tests.integration.test_runner_support import Call, deploy
 
-__all__ = ["SCENARIOS", "Accounting", "run_scenario"]
+__all__ = ["HEADER", "SCENARIOS", "Accounting", "run_scenario", "scenario_factory"]
 
 
 @dataclass
@@ -219,6 +223,31 @@ SCENARIOS: dict[str, tuple[dict[str, str], Arm]] = {
     "hot key": ({}, _hot_key),
     "Lambda API throttled (3 s)": ({}, _lambda_api_throttled),
 }
+
+
+def scenario_factory(
+    aws: Any, endpoint_url: str, state_dir: Path
+) -> tuple[Callable[..., Scenario], list[Scenario]]:
+    """What the ``scenario`` fixture of tests/integration/test_runner.py makes, for scripts:
+    ``make(**env)`` builds a stream table, a recorder queue and a function; the list holds
+    every scenario made (stop their runners when done)."""
+    made: list[Scenario] = []
+
+    def unique(prefix: str) -> str:
+        return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+    def make(**env: str) -> Scenario:
+        table = unique("chaos")
+        stream_arn = create_stream_table(aws.dynamodb, table, view_type="NEW_AND_OLD_IMAGES")
+        queue = aws.sqs.create_queue(QueueName=unique("recorder"))["QueueUrl"]
+        function = unique("consumer")
+        create_function(aws.lambda_, function, {"app.py": HANDLER}, timeout=10,
+                        env={"RECORD_QUEUE": queue, **env})  # fmt: skip
+        made.append(Scenario(aws, endpoint_url, table, stream_arn, queue, function,
+                             state_dir / unique("state"), unique))  # fmt: skip
+        return made[-1]
+
+    return make, made
 
 
 def run_scenario(
