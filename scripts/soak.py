@@ -207,9 +207,15 @@ def main() -> int:
             while len(processed) < len(written) and time.monotonic() < deadline:
                 drain(0.5)
             samples.append(sample(emulator_pid))
+            runner_stats = runner.stats()
+            shards = aws.dynamodbstreams.describe_stream(StreamArn=s.stream_arn)[
+                "StreamDescription"
+            ]["Shards"]
         finally:
             runner.stop()
-    verdict = judge(samples, latencies)
+    # Resources and latency are judged over the steady-rate part only, not the final drain.
+    steady = [p for p in samples if p["t"] <= started + args.seconds] or samples
+    verdict = judge(steady, latencies)
     all_lat = sorted(ms for _, ms in latencies)
     result = {
         "seconds": args.seconds,
@@ -222,6 +228,8 @@ def main() -> int:
             "max": round(all_lat[-1] if all_lat else 0.0, 1),
         },
         "verdict": verdict,
+        "runner_stats": runner_stats,
+        "shards": shards,
         "samples": samples,
     }
     (out / "soak.json").write_text(json.dumps(result, indent=2))
