@@ -27,9 +27,9 @@ from scripts.build_lambda import build_from_directory
 from scripts.redis_server import RedisServer, start_redis
 
 from streamkit import deserialize, serialize
-from streamkit.local.envelope import LambdaRecordConverter
-from streamkit.local.functions import fetch_function
 from streamkit.local.invoker import FunctionInvoker
+from streamkit.local.invoker.functions import fetch_function
+from streamkit.streams.envelope import LambdaRecordConverter
 from tests.helpers import AwsClients, create_stream_table, ensure_lambda_role, read_stream
 from tests.helpers.emf import batch_counts, emf_documents, tally
 from tests.helpers.streamkit_zip import wait_for
@@ -161,10 +161,10 @@ def running(
     aws: AwsClients, endpoint_url: str, state_dir: Path, uuids: dict[str, str]
 ) -> Iterator[Any]:
     """One in-process Runner for ``uuids`` (fast retry pacing), as ``streamkit run`` would."""
-    from streamkit.local.destinations import DeliveryPolicy
-    from streamkit.local.poller import IdleBackoff
-    from streamkit.local.processor import RetryDelay
-    from streamkit.local.runner import Runner
+    from streamkit.local.esm.batcher import IdleBackoff
+    from streamkit.local.esm.destinations import DeliveryPolicy
+    from streamkit.local.esm.processor import RetryDelay
+    from streamkit.local.esm.runner import Runner
 
     wanted = set(uuids)
     runner = Runner(
@@ -466,8 +466,10 @@ def test_a_redis_outage_fails_only_the_cache_target_and_loses_no_invalidation(
     port = _free_port()  # nothing listens there until the outage ends
     platform = build_platform(aws, endpoint_url, unique_name, f"redis://127.0.0.1:{port}/0")
     t = platform.tag
-    # Retry without limit here: the outage lasts as long as the test decides.
-    uuids = platform.mappings(["order_events"], BatchSize=2, MaximumRetryAttempts=-1)
+    # Retry without limit here: the outage lasts as long as the test decides. One batch holds
+    # all three orders, so each sibling target meets every order during the outage (with
+    # smaller batches Lambda would resume at the first failure and never reach the third).
+    uuids = platform.mappings(["order_events"], BatchSize=10, MaximumRetryAttempts=-1)
     for n in range(3):
         platform.put("orders", order(f"{t}-{n}", [("widget", 1)], "5"))
     with running(aws, endpoint_url, tmp_path / "state", uuids) as runner:
