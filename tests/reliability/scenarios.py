@@ -15,7 +15,8 @@ Accounting (per scenario):
 - order violations: per item, a processed sequence number lower than one processed before;
 - in DLQ: records described by the on-failure records (``DDBStreamBatchInfo`` ranges);
 - balanced: every written record is processed or in the DLQ, never both, never neither;
-- recovery s: from the end of the fault to the last record accounted for;
+- recovery s: from the moment the faults are armed (and the records written) to the last
+  record accounted for;
 - faults fired: how many requests got an injected fault.
 
 ``run_scenario(name, env)`` is shared by tests/reliability (CI) and scripts/chaos.py.
@@ -39,7 +40,7 @@ from streamkit.local.faults import FaultsClient
 from tests.helpers import create_function
 from tests.helpers.streams import create_stream_table
 from tests.integration.test_runner import HANDLER, Scenario
-from tests.integration.test_runner_support import Call, deploy
+from tests.integration.test_runner_support import FUNCTION_CODE, Call
 
 __all__ = ["HEADER", "SCENARIOS", "Accounting", "run_scenario", "scenario_factory"]
 
@@ -56,6 +57,7 @@ class Accounting:
     missing: list[str] = field(default_factory=list)
     recovery_s: float = 0.0
     faults_fired: int = 0
+    faults_added: int = 0
 
     @property
     def balanced(self) -> bool:
@@ -168,6 +170,31 @@ class _Run:
 
 Arm = Callable[[_Run], None]
 
+# The reporting function, plus two faults of its own that happen once per key (a flag file
+# remembers them across invokes and worker restarts): CRASH_ONCE kills the worker process with
+# os._exit before anything is reported, TIMEOUT_ONCE sleeps past the function's timeout.
+CHAOS_FUNCTION = (
+    FUNCTION_CODE
+    + r"""
+
+_reporting_handler = handler
+
+
+def handler(event, context):
+    keys = [r["dynamodb"]["Keys"]["pk"]["S"] for r in event["Records"]]
+    for kind in ("CRASH_ONCE", "TIMEOUT_ONCE"):
+        key = os.environ.get(kind)
+        if key and key in keys:
+            flag = os.path.join(os.environ["FLAG_DIR"], kind + "-" + key)
+            if not os.path.exists(flag):
+                open(flag, "w").close()
+                if kind == "CRASH_ONCE":
+                    os._exit(1)
+                time.sleep(float(os.environ.get("TIMEOUT_SLEEP_S", "5")))
+    return _reporting_handler(event, context)
+"""
+)
+
 
 def _retrying(action: Callable[[], None], seconds: float = 30.0) -> None:
     deadline = time.monotonic() + seconds
@@ -192,15 +219,15 @@ def _poison(run: _Run) -> None:
 
 
 def _stream_reads_fail(run: _Run) -> None:
+    # Counts, not durations: on a loaded machine a 3 s window may close before the next poll.
     for error in ("InternalServerError", "ProvisionedThroughputExceededException"):
-        _add(run, "dynamodbstreams", "GetRecords", resource=run.s.table, error=error,
-             probability=0.5, duration_seconds=3)  # fmt: skip
+        _add(run, "dynamodbstreams", "GetRecords", resource=run.s.table, error=error, count=5)
     run.write([f"k{i}" for i in range(20)])
 
 
 def _destination_down(run: _Run) -> None:
     queue = run.dlq_url.rsplit("/", 1)[1]
-    _add(run, "sqs", "SendMessage", resource=queue, error="ServiceUnavailable", duration_seconds=5)
+    _add(run, "sqs", "SendMessage", resource=queue, error="ServiceUnavailable", count=4)
     run.write([f"k{i}" for i in range(10)])
 
 
@@ -208,20 +235,26 @@ def _hot_key(run: _Run) -> None:
     run.write(["hot"] * 30 + [f"k{i}" for i in range(10)] + ["hot"] * 10)
 
 
+def _twenty(run: _Run) -> None:
+    run.write([f"k{i}" for i in range(20)])
+
+
 def _lambda_api_throttled(run: _Run) -> None:
-    # The runner runs the code locally; what it asks Lambda's API (mappings, function code)
-    # is throttled half the time for a few seconds while records arrive.
-    _add(run, "lambda", "*", error="TooManyRequestsException", probability=0.5, duration_seconds=3)
+    # The runner runs the code locally; its reconciliation (ListEventSourceMappings) is
+    # throttled while records arrive.
+    _add(run, "lambda", "ListEventSourceMappings", error="TooManyRequestsException", count=5)
     run.write([f"k{i}" for i in range(15)])
 
 
 # name -> (function environment, what to break and write once the pipeline is deployed)
 SCENARIOS: dict[str, tuple[dict[str, str], Arm]] = {
     "poison record": ({"POISON": "k7"}, _poison),
-    "stream reads 5xx + throttled (3 s)": ({}, _stream_reads_fail),
-    "on-failure destination down (5 s)": ({"POISON": "k3"}, _destination_down),
+    "stream reads: 5 x 500 + 5 x throttled": ({}, _stream_reads_fail),
+    "on-failure destination: 4 x 503": ({"POISON": "k3"}, _destination_down),
     "hot key": ({}, _hot_key),
-    "Lambda API throttled (3 s)": ({}, _lambda_api_throttled),
+    "Lambda API: 5 x throttled": ({}, _lambda_api_throttled),
+    "worker crash (os._exit) once": ({"CRASH_ONCE": "k5"}, _twenty),
+    "handler timeout once": ({"TIMEOUT_ONCE": "k5"}, _twenty),
 }
 
 
@@ -257,7 +290,16 @@ def run_scenario(
     dlq_url, dlq_arn = s.queue("chaos-dlq")
     run = _Run(s, faults, dlq_url)
     env, arm = SCENARIOS[name]
-    function = deploy(s, MODE="raise", **env)
+    function = s.unique_name("chaos-fn")
+    flags = s.state_dir.parent / s.unique_name("flags")
+    flags.mkdir(parents=True, exist_ok=True)
+    create_function(
+        s.aws.lambda_,
+        function,
+        {"app.py": CHAOS_FUNCTION},
+        timeout=2,
+        env={"RECORD_QUEUE": s.record_queue, "MODE": "raise", "FLAG_DIR": str(flags), **env},
+    )
     s.map(
         FunctionName=function,
         BatchSize=10,
@@ -278,6 +320,7 @@ def run_scenario(
             with contextlib.suppress(FaultAdminError):
                 faults.clear(rule_id)
     accounting = run.account(name)
-    accounting.recovery_s = max(0.0, run.accounted_at - (armed + run.fault_seconds))
+    accounting.recovery_s = max(0.0, run.accounted_at - armed)
+    accounting.faults_added = len(run.rule_ids)
     accounting.faults_fired = sum(run.fired.values())
     return accounting
