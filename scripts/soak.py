@@ -201,7 +201,9 @@ def main() -> int:
                 i += 1
                 if time.monotonic() >= next_sample:
                     samples.append(sample(emulator_pid))
-                    drain(0.0)
+                    # Keep the recorder queue short: a backlog would slow the drain, not the
+                    # pipeline. (A zero timeout would not receive at all.)
+                    drain(0.3)
                     next_sample += 2.0
             deadline = time.monotonic() + 60
             while len(processed) < len(written) and time.monotonic() < deadline:
