@@ -113,7 +113,7 @@ def check_process_batch(case: tuple[Any, frozenset[int], str]) -> str:
     succeeded: list[int] = []
 
     # Records are told apart by their raw dict (distinct objects in the generated event).
-    raw_records = event.get("Records")
+    raw_records = event.get("Records") if isinstance(event, Mapping) else None
     listed = raw_records if isinstance(raw_records, list) else []
     position = {id(raw): i for i, raw in enumerate(listed)}
 
