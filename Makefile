@@ -68,3 +68,15 @@ build: $(STAMP)
 clean:
 	rm -rf $(VENV) .venv-checkov dist build terraform/cli.tfrc .mypy_cache .pytest_cache .ruff_cache
 	rm -f src/streamkit/codec/*.so src/streamkit/codec/*.source-sha256
+
+## Reliability figures for RELIABILITY.md (each script rewrites only its own section).
+.PHONY: reliability fuzz chaos soak audit
+reliability: fuzz chaos soak audit
+fuzz: $(STAMP)
+	$(BIN)/python scripts/fuzz.py
+chaos: $(STAMP)
+	$(BIN)/python scripts/chaos.py
+soak: $(STAMP)
+	$(BIN)/python scripts/soak.py --out docs/reliability
+audit: $(STAMP)
+	$(BIN)/python scripts/dependency_audit.py

@@ -73,6 +73,7 @@ ATHERIS_INPUTS: dict[str, Any] = {
     "codec.deserialize": _json_or_text,
     "parse_event": _json_or_text,
     "judge_response": lambda data: (data, ["1", "2", "3"], False),
+    "process_batch": lambda data: (_json_or_text(data), frozenset({1}), "per_key"),
     "filters": lambda data: (
         data.decode("utf-8", "replace"),
         {"eventName": "INSERT", "dynamodb": {"NewImage": {"status": {"S": "PAID"}}}},
@@ -83,6 +84,40 @@ ATHERIS_INPUTS: dict[str, Any] = {
         "FunctionName": "f",
         **(lambda v: v if isinstance(v, dict) else {"BatchSize": v})(_json_or_text(data)),
     },
+}
+
+
+# Seeds: one valid input per target, so libFuzzer mutates from the interesting side of each
+# parser instead of from random bytes that are rarely JSON.
+_RECORD = {
+    "eventID": "1", "eventName": "INSERT", "eventVersion": "1.1", "eventSource": "aws:dynamodb",
+    "awsRegion": "us-east-1", "eventSourceARN": "arn:aws:dynamodb:us-east-1:1:table/t/stream/x",
+    "dynamodb": {"ApproximateCreationDateTime": 1700000000, "Keys": {"pk": {"S": "a"}},
+                 "NewImage": {"pk": {"S": "a"}, "n": {"N": "1.5"}, "b": {"B": "YWJj"},
+                              "l": {"L": [{"NULL": True}, {"BOOL": False}]}, "m": {"M": {}},
+                              "ss": {"SS": ["x"]}, "ns": {"NS": ["1"]}},
+                 "SequenceNumber": "100", "SizeBytes": 10, "StreamViewType": "NEW_IMAGE"},
+}  # fmt: skip
+ATHERIS_SEEDS: dict[str, list[bytes]] = {
+    "codec.deserialize": [json.dumps(_RECORD["dynamodb"]["NewImage"]).encode()],  # type: ignore[index]
+    "parse_event": [json.dumps({"Records": [_RECORD]}).encode()],
+    "process_batch": [
+        json.dumps(
+            {
+                "Records": [
+                    _RECORD,
+                    {**_RECORD, "dynamodb": {**_RECORD["dynamodb"], "SequenceNumber": "101"}},
+                ]
+            }
+        ).encode()
+    ],  # type: ignore[dict-item]
+    "judge_response": [b'{"batchItemFailures": [{"itemIdentifier": "2"}]}', b"null"],
+    "filters": [
+        b'{"eventName": ["INSERT"], "dynamodb": {"NewImage": {"status": {"S": [{"prefix": "PA"}]}}}}'
+    ],
+    "mapping_config": [
+        b'{"StartingPosition": "LATEST", "BatchSize": 10, "FilterCriteria": {"Filters": [{"Pattern": "{}"}]}}'
+    ],
 }
 
 
@@ -144,7 +179,12 @@ def atheris_child(name: str, runs: int, counts_path: str) -> None:
         # counts are kept on disk as they grow.
         counts.write_text(json.dumps({"outcomes": outcomes, "broken": broken}))
 
-    atheris.Setup([sys.argv[0], f"-runs={runs}", "-max_len=4096"], one_input)
+    import tempfile
+
+    corpus = Path(tempfile.mkdtemp(prefix="streamkit-fuzz-"))
+    for number, seed in enumerate(ATHERIS_SEEDS.get(name, [])):
+        (corpus / f"seed{number}").write_bytes(seed)
+    atheris.Setup([sys.argv[0], f"-runs={runs}", "-max_len=4096", str(corpus)], one_input)
     atheris.Fuzz()
 
 

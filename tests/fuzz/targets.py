@@ -113,7 +113,7 @@ def check_process_batch(case: tuple[Any, frozenset[int], str]) -> str:
     succeeded: list[int] = []
 
     # Records are told apart by their raw dict (distinct objects in the generated event).
-    raw_records = event.get("Records")
+    raw_records = event.get("Records") if isinstance(event, Mapping) else None
     listed = raw_records if isinstance(raw_records, list) else []
     position = {id(raw): i for i, raw in enumerate(listed)}
 
@@ -147,10 +147,11 @@ def check_process_batch(case: tuple[Any, frozenset[int], str]) -> str:
     if ordering == "fail_fast" and len(done) < len(parsed):
         first = min(set(range(len(parsed))) - done)
         assert done == set(range(first)), "fail_fast ran a record after a failure"
-    # The runner's reading of that response (only real stream records reach the runner).
-    if all(r.error is None for r in parsed) and len({r.sequence_number for r in parsed}) == len(
-        parsed
-    ):
+    # The runner's reading of that response. Only records from GetRecords reach the runner:
+    # readable, with distinct, numeric sequence numbers.
+    if all(r.error is None and r.sequence_number.isdigit() for r in parsed) and len(
+        {r.sequence_number for r in parsed}
+    ) == len(parsed):
         verdict = judge_response(
             _Ok(response), [r.raw for r in parsed], report_batch_item_failures=True
         )

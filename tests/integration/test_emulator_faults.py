@@ -199,6 +199,8 @@ def test_count_duration_probability_and_latency(
     rule = faults.add("dynamodb", "GetItem", resource=table, error="InternalServerError", count=3)
     assert [get() for _ in range(5)] == [False, False, False, True, True]
     assert rule["id"] not in {r["id"] for r in faults.list()}  # spent
+    retired = {r["id"]: r for r in faults.list(include_expired=True)}[rule["id"]]
+    assert (retired["fired"], retired["active"]) == (3, False)  # still readable afterwards
 
     faults.add(
         "dynamodb", "GetItem", resource=table, error="ThrottlingException", duration_seconds=1.0

@@ -74,9 +74,11 @@ class FaultsClient:
         stored: dict[str, Any] = answer["rule"]
         return stored
 
-    def list(self) -> list[dict[str, Any]]:
-        """Rules still in force, each with how often it ``fired``."""
-        rules: list[dict[str, Any]] = self._call("GET", _PATH)["rules"]
+    def list(self, *, include_expired: bool = False) -> list[dict[str, Any]]:
+        """Rules still in force, each with how often it ``fired``; ``include_expired`` adds the
+        last 1000 spent or expired ones (``"active": False``)."""
+        path = f"{_PATH}?all=1" if include_expired else _PATH
+        rules: list[dict[str, Any]] = self._call("GET", path)["rules"]
         return rules
 
     def clear(self, rule_id: str | None = None) -> int:

@@ -12,6 +12,7 @@ Used by the emulator's middleware (``faults.py``), the HTTP admin endpoint, the 
 
 from __future__ import annotations
 
+import collections
 import random
 import re
 import threading
@@ -83,6 +84,8 @@ class FaultRule:
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     fired: int = 0
     created_at: float = field(default_factory=time.time)
+    # Durations run on the monotonic clock: the wall clock may be stepped while a rule lives.
+    started: float = field(default_factory=time.monotonic, repr=False)
 
     def __post_init__(self) -> None:
         self.service = _require_name("service", self.service).lower()
@@ -135,7 +138,7 @@ class FaultRule:
     def expired(self, now: float) -> bool:
         if self.count is not None and self.fired >= self.count:
             return True
-        return self.duration_seconds is not None and now - self.created_at >= self.duration_seconds
+        return self.duration_seconds is not None and now - self.started >= self.duration_seconds
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -151,6 +154,7 @@ class FaultRule:
             "count": self.count,
             "duration_seconds": self.duration_seconds,
             "fired": self.fired,
+            "active": not self.expired(time.monotonic()),
             "created_at": self.created_at,
         }
 
@@ -187,6 +191,8 @@ class FaultRegistry:
 
     def __init__(self, seed: int | None = None) -> None:
         self._rules: list[FaultRule] = []
+        # Spent or expired rules, newest last, so a run can still read how often each fired.
+        self._retired: collections.deque[FaultRule] = collections.deque(maxlen=1000)
         self._lock = threading.Lock()
         self._random = random.Random(seed)
 
@@ -199,10 +205,11 @@ class FaultRegistry:
         # Read without the lock: a stale answer only delays a just-added rule by one request.
         return bool(self._rules)
 
-    def list(self) -> list[FaultRule]:
+    def list(self, *, include_retired: bool = False) -> list[FaultRule]:
+        """Rules in force; with ``include_retired``, also the last 1000 spent or expired."""
         with self._lock:
-            self._drop_expired(time.time())
-            return list(self._rules)
+            self._drop_expired(time.monotonic())
+            return [*self._retired, *self._rules] if include_retired else list(self._rules)
 
     def clear(self, rule_id: str | None = None) -> int:
         """Remove one rule (by id) or all; returns how many were removed."""
@@ -219,7 +226,7 @@ class FaultRegistry:
         with self._lock:
             if not self._rules:
                 return None
-            now = time.time()
+            now = time.monotonic()
             self._drop_expired(now)
             for rule in self._rules:
                 if not rule.matches(request):
@@ -231,7 +238,10 @@ class FaultRegistry:
             return None
 
     def _drop_expired(self, now: float) -> None:
-        self._rules = [rule for rule in self._rules if not rule.expired(now)]
+        expired = [rule for rule in self._rules if rule.expired(now)]
+        if expired:
+            self._retired.extend(expired)
+            self._rules = [rule for rule in self._rules if not rule.expired(now)]
 
 
 def _resource_matches(wanted: str, actual: str | None) -> bool:

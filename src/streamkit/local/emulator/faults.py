@@ -9,7 +9,8 @@ run the code paths AWS would make them run (botocore's retries included).
 
 Admin endpoint (JSON, never itself faulted):
 
-- ``GET /_streamkit/faults``: ``{"rules": [rule, ...]}`` (expired rules are gone).
+- ``GET /_streamkit/faults``: ``{"rules": [rule, ...]}``, the rules in force; ``?all=1`` adds the
+  last 1000 spent or expired ones (``"active": false``), with how often each ``fired``.
 - ``POST /_streamkit/faults`` with a rule (``FaultRule.from_dict``): 201 ``{"rule": rule}``;
   400 ``{"error": "InvalidFaultRule", "field": ..., "message": ...}`` for a bad rule.
 - ``DELETE /_streamkit/faults``: removes every rule; ``DELETE /_streamkit/faults/<id>`` one rule
@@ -72,7 +73,8 @@ class FaultInjectionMiddleware:
     ) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
         if method == "GET" and not rule_id:
-            rules = [rule.to_dict() for rule in self.registry.list()]
+            retired = "all=1" in environ.get("QUERY_STRING", "").split("&")
+            rules = [rule.to_dict() for rule in self.registry.list(include_retired=retired)]
             return _json(start_response, "200 OK", {"rules": rules})
         if method == "POST" and not rule_id:
             try:

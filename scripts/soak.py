@@ -1,0 +1,273 @@
+"""Soak: a steady write rate through the local runtime; resources and latency must stay flat.
+
+    python scripts/soak.py                       # 10 minutes at 20 writes/s, report in RELIABILITY.md
+    python scripts/soak.py --seconds 60 --no-write   # the CI version (tests/reliability/test_soak.py)
+
+Pipeline: ``streamkit emulator`` in a child process -> the Runner in this process -> function
+workers (child processes) running the reporting function of tests/integration/test_runner_support.py.
+Every 2 s it samples RSS and open file descriptors of the emulator, the runner and the workers
+(from /proc), and it measures each record's latency from its write to the end of the invoke that
+processed it.
+
+Flat means, comparing the second quarter of the run (after warm-up) with the last quarter:
+RSS of each process grows less than 20 %, open descriptors by at most 8, and the median latency
+less than doubles (plus 50 ms). The JSON and PNG go to ``--out``; exit status 1 if not flat or if
+a record was not processed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+REPORT = ROOT / "RELIABILITY.md"
+BEGIN, END = "<!-- soak:begin -->", "<!-- soak:end -->"
+for _name, _value in {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}.items():
+    os.environ.setdefault(_name, _value)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(entry))
+    return found
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def sample(emulator_pid: int) -> dict[str, Any]:
+    me = os.getpid()
+    workers = [p for p in _children(me) if p != emulator_pid]
+    point: dict[str, Any] = {"t": time.monotonic()}
+    for name, pids in (("emulator", [emulator_pid]), ("runner", [me]), ("workers", workers)):
+        try:
+            point[f"{name}_rss_mb"] = sum(_rss_mb(p) for p in pids)
+            point[f"{name}_fds"] = sum(_fds(p) for p in pids)
+        except OSError:  # a worker exited between listing and reading
+            point[f"{name}_rss_mb"], point[f"{name}_fds"] = float("nan"), 0
+    point["workers"] = len(workers)
+    return point
+
+
+def _median(values: list[float]) -> float:
+    values = [v for v in values if v == v]
+    return statistics.median(values) if values else 0.0
+
+
+def judge(samples: list[dict[str, Any]], latencies: list[tuple[float, float]]) -> dict[str, Any]:
+    """Second quarter against last quarter, for each series."""
+    start, end = samples[0]["t"], samples[-1]["t"]
+    q = (end - start) / 4
+
+    def window(lo: float, hi: float) -> list[dict[str, Any]]:
+        return [s for s in samples if start + lo * q <= s["t"] <= start + hi * q]
+
+    early, late = window(1, 2), window(3, 4)
+    verdict: dict[str, Any] = {}
+    for name in ("emulator", "runner", "workers"):
+        a = _median([s[f"{name}_rss_mb"] for s in early])
+        b = _median([s[f"{name}_rss_mb"] for s in late])
+        fa = _median([s[f"{name}_fds"] for s in early])
+        fb = _median([s[f"{name}_fds"] for s in late])
+        verdict[name] = {
+            "rss_mb": [round(a, 1), round(b, 1)],
+            "fds": [fa, fb],
+            "rss_flat": b <= a * 1.2 + 1,
+            "fds_flat": fb <= fa + 8,
+        }
+    lat_early = [ms for t, ms in latencies if start + q <= t <= start + 2 * q]
+    lat_late = [ms for t, ms in latencies if t >= start + 3 * q]
+    p50a, p50b = _median(lat_early), _median(lat_late)
+    verdict["latency_p50_ms"] = [round(p50a, 1), round(p50b, 1)]
+    verdict["latency_flat"] = p50b <= 2 * p50a + 50
+    verdict["flat"] = verdict["latency_flat"] and all(
+        verdict[n]["rss_flat"] and verdict[n]["fds_flat"] for n in ("emulator", "runner", "workers")
+    )
+    return verdict
+
+
+def plot(samples: list[dict[str, Any]], latencies: list[tuple[float, float]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t0 = samples[0]["t"]
+    fig, axes = plt.subplots(3, 1, figsize=(8, 9), sharex=True)
+    for name in ("emulator", "runner", "workers"):
+        xs = [s["t"] - t0 for s in samples]
+        axes[0].plot(xs, [s[f"{name}_rss_mb"] for s in samples], label=name)
+        axes[1].plot(xs, [s[f"{name}_fds"] for s in samples], label=name)
+    axes[0].set_ylabel("RSS MB")
+    axes[1].set_ylabel("open fds")
+    axes[2].scatter([t - t0 for t, _ in latencies], [ms for _, ms in latencies], s=2)
+    axes[2].set_ylabel("write -> processed ms")
+    axes[2].set_xlabel("seconds")
+    for ax in axes[:2]:
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+
+
+def main() -> int:
+    import logging
+
+    from tests.helpers import AwsClients
+    from tests.integration.test_runner_support import Call, deploy
+    from tests.reliability.scenarios import scenario_factory
+
+    from streamkit.local.emulator.process import spawn_emulator
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=600)
+    parser.add_argument("--rate", type=float, default=20.0, help="writes per second")
+    parser.add_argument("--out", default="results/soak")
+    parser.add_argument("--no-write", action="store_true", help="leave RELIABILITY.md alone")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    with spawn_emulator() as endpoint, tempfile.TemporaryDirectory() as state:
+        emulator_pid = next(
+            p
+            for p in _children(os.getpid())
+            if b"emulator" in Path(f"/proc/{p}/cmdline").read_bytes()
+        )
+        aws = AwsClients(endpoint)
+        make, _made = scenario_factory(aws, endpoint, Path(state))
+        s = make()
+        s.map(FunctionName=deploy(s, MODE="raise"), BatchSize=100, MaximumBatchingWindowInSeconds=0)
+        runner = s.runner()
+        written: dict[str, float] = {}
+        processed: dict[str, float] = {}
+        latencies: list[tuple[float, float]] = []
+        samples: list[dict[str, Any]] = []
+        offset = time.time() - time.monotonic()  # report times are wall clock
+
+        def drain(timeout: float) -> None:
+            for body in s.messages(s.record_queue, 1000, timeout=timeout):
+                call = Call(body)
+                for key in call.processed():
+                    if key in written and key not in processed:
+                        processed[key] = call.body["finished"]
+                        latencies.append(
+                            (written[key], (call.body["finished"] - offset - written[key]) * 1000)
+                        )
+
+        started = time.monotonic()
+        next_sample = started
+        i = 0
+        try:
+            while time.monotonic() - started < args.seconds:
+                due = started + i / args.rate
+                if time.monotonic() < due:
+                    time.sleep(min(0.05, due - time.monotonic()))
+                    continue
+                key = f"s{i}"
+                s.put(key)
+                written[key] = time.monotonic()
+                i += 1
+                if time.monotonic() >= next_sample:
+                    samples.append(sample(emulator_pid))
+                    # Keep the recorder queue short: a backlog would slow the drain, not the
+                    # pipeline. (A zero timeout would not receive at all.)
+                    drain(0.3)
+                    next_sample += 2.0
+            deadline = time.monotonic() + 60
+            while len(processed) < len(written) and time.monotonic() < deadline:
+                drain(0.5)
+            samples.append(sample(emulator_pid))
+            runner_stats = runner.stats()
+            shards = aws.dynamodbstreams.describe_stream(StreamArn=s.stream_arn)[
+                "StreamDescription"
+            ]["Shards"]
+        finally:
+            runner.stop()
+    # Resources and latency are judged over the steady-rate part only, not the final drain.
+    steady = [p for p in samples if p["t"] <= started + args.seconds] or samples
+    verdict = judge(steady, latencies)
+    all_lat = sorted(ms for _, ms in latencies)
+    result = {
+        "seconds": args.seconds,
+        "rate": args.rate,
+        "written": len(written),
+        "processed": len(processed),
+        "latency_ms": {
+            "p50": round(_median(all_lat), 1),
+            "p95": round(all_lat[int(len(all_lat) * 0.95)] if all_lat else 0.0, 1),
+            "max": round(all_lat[-1] if all_lat else 0.0, 1),
+        },
+        "verdict": verdict,
+        "runner_stats": runner_stats,
+        "shards": shards,
+        "samples": samples,
+    }
+    (out / "soak.json").write_text(json.dumps(result, indent=2))
+    plot(samples, latencies, out / "soak.png")
+    ok = verdict["flat"] and len(processed) == len(written)
+    lines = [
+        f"Command: `python scripts/soak.py --seconds {args.seconds:g} --rate {args.rate:g}` "
+        f"({time.strftime('%Y-%m-%d')}): {len(written)} writes, {len(processed)} processed; "
+        f"latency p50 {result['latency_ms']['p50']} ms, p95 {result['latency_ms']['p95']} ms, "
+        f"max {result['latency_ms']['max']} ms. Plot: `{out / 'soak.png'}`.",
+        "",
+        "| Process | RSS MB (2nd quarter -> last) | Open fds (2nd quarter -> last) | Flat |",
+        "|---|---|---|---|",
+    ]
+    for name in ("emulator", "runner", "workers"):
+        v = verdict[name]
+        lines.append(
+            f"| {name} | {v['rss_mb'][0]} -> {v['rss_mb'][1]} | {v['fds'][0]} -> {v['fds'][1]} | "
+            f"{'yes' if v['rss_flat'] and v['fds_flat'] else 'NO'} |"
+        )
+    a, b = verdict["latency_p50_ms"]
+    lines += ["", f"Median latency, 2nd quarter -> last: {a} -> {b} ms "
+              f"({'flat' if verdict['latency_flat'] else 'DRIFTS'})."]  # fmt: skip
+    body = "\n".join(lines)
+    print(body)
+    if not args.no_write:
+        text = REPORT.read_text() if REPORT.exists() else "# Reliability\n"
+        section = f"{BEGIN}\n{body}\n{END}"
+        if BEGIN in text and END in text:
+            head, rest = text.split(BEGIN, 1)
+            text = head + section + rest.split(END, 1)[1]
+        else:
+            text = text.rstrip() + "\n\n## Soak\n\n" + section + "\n"
+        REPORT.write_text(text)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
