@@ -4,7 +4,7 @@
     python scripts/soak.py --seconds 60 --no-write   # the CI version (tests/reliability/test_soak.py)
 
 Pipeline: ``streamkit emulator`` in a child process -> the Runner in this process -> function
-workers (child processes) running the reporting function of tests/integration/test_runner_support.py.
+workers (child processes) running the reporting function of tests/helpers/runner_support.py.
 Every 2 s it samples RSS and open file descriptors of the emulator, the runner and the workers
 (from /proc), and it measures each record's latency from its write to the end of the invoke that
 processed it.
@@ -144,7 +144,7 @@ def main() -> int:
     import logging
 
     from tests.helpers import AwsClients
-    from tests.integration.test_runner_support import Call, deploy
+    from tests.helpers.runner_support import Call, deploy
     from tests.reliability.scenarios import scenario_factory
 
     from streamkit.local.emulator.process import spawn_emulator

@@ -38,7 +38,6 @@ from tests.helpers import (
     wait_for_mapping_gone,
 )
 from tests.helpers.emf import batch_counts, emf_documents, tally
-from tests.helpers.mappings import wait_for_mapping_gone
 from tests.helpers.streamkit_zip import wait_for
 
 REPO = Path(__file__).resolve().parents[2]

@@ -1,7 +1,7 @@
 """Fault scenarios on a focused pipeline through the local runtime, each ending in an accounting.
 
 Pipeline: a table with a stream -> ``streamkit run``'s Runner (in process) -> the reporting
-function of tests/integration/test_runner_support.py (one SQS report per invoke: keys,
+function of tests/helpers/runner_support.py (one SQS report per invoke: keys,
 sequence numbers, outcome) -> an SQS on-failure destination. Faults come from the emulator's
 fault injection (``streamkit.local.faults``), so every part sees real AWS errors over HTTP.
 
@@ -38,9 +38,9 @@ from botocore.exceptions import ClientError
 from streamkit.exceptions import FaultAdminError
 from streamkit.local.faults import FaultsClient
 from tests.helpers import create_function
+from tests.helpers.runner_scenario import HANDLER, Scenario
+from tests.helpers.runner_support import FUNCTION_CODE, Call
 from tests.helpers.streams import create_stream_table
-from tests.integration.test_runner import HANDLER, Scenario
-from tests.integration.test_runner_support import FUNCTION_CODE, Call
 
 __all__ = ["HEADER", "SCENARIOS", "Accounting", "run_scenario", "scenario_factory"]
 
@@ -261,7 +261,7 @@ SCENARIOS: dict[str, tuple[dict[str, str], Arm]] = {
 def scenario_factory(
     aws: Any, endpoint_url: str, state_dir: Path
 ) -> tuple[Callable[..., Scenario], list[Scenario]]:
-    """What the ``scenario`` fixture of tests/integration/test_runner.py makes, for scripts:
+    """What the ``scenario`` fixture (tests/integration/conftest.py) makes, for scripts:
     ``make(**env)`` builds a stream table, a recorder queue and a function; the list holds
     every scenario made (stop their runners when done)."""
     made: list[Scenario] = []

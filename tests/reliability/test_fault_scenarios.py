@@ -9,11 +9,8 @@ import pytest
 
 from streamkit.local.emulator import Emulator
 from streamkit.local.faults import FaultsClient
-from tests.integration import test_runner
-from tests.integration.test_runner import Scenario
+from tests.helpers.runner_scenario import Scenario
 from tests.reliability.scenarios import SCENARIOS, run_scenario
-
-scenario = test_runner.scenario  # the fixture, shared
 
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
