@@ -247,6 +247,23 @@ def test_from_api_reads_every_setting() -> None:
     assert config.enabled is False
 
 
+@pytest.mark.parametrize(
+    ("state", "runs"),
+    [
+        ("Enabled", True),
+        ("Enabling", True),
+        ("Updating", True),
+        # Created with Enabled=False it is Creating first, then Disabled: wait, never run.
+        ("Creating", False),
+        ("Disabling", False),
+        ("Disabled", False),
+        ("Deleting", False),
+    ],
+)
+def test_from_api_runs_only_settled_or_enabling_states(state: str, runs: bool) -> None:
+    assert MappingConfig.from_api(api_mapping(State=state)).enabled is runs
+
+
 def test_from_api_accepts_a_pattern_echoed_as_an_object() -> None:
     config = MappingConfig.from_api(
         api_mapping(FilterCriteria={"Filters": [{"Pattern": {"eventName": ["INSERT"]}}]})

@@ -287,9 +287,11 @@ class MappingConfig:
         state = mapping.get("State")
         enabled = mapping.get("Enabled")
         if enabled is None:
-            # Lambda runs a mapping that is Creating, Enabling or Updating, and stops one
-            # that is Disabling or Deleting (Deleting mappings stay listed for a while).
-            enabled = state not in ("Disabled", "Disabling", "Deleting")
+            # Lambda runs a mapping that is Enabled, Enabling or Updating, and stops one that
+            # is Disabling or Deleting (Deleting mappings stay listed for a while). A Creating
+            # mapping may have been created disabled (it then settles to Disabled): it waits
+            # until it settles, so `Enabled=False` never runs a batch.
+            enabled = state in ("Enabled", "Enabling", "Updating")
         request_view = {k: v for k, v in mapping.items() if v is not None}
         request_view.pop("Enabled", None)
         validate_create_request(request_view)
