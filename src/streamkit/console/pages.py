@@ -153,6 +153,8 @@ Stream <a href="/tables/{quote(detail["table_name"])}"><code>{_e(detail["event_s
 </div>
 <div class="columns"><section><h2>Counters</h2><table id="counters">{counters}</table>
 <p class="hint">failed = failed invokes (each is followed by a retry, a bisect or giving up);
+retries = re-invokes of a failed batch; bisects = failed batches split in two;
+record_age_expired = records older than MaximumRecordAgeInSeconds, given up on;
 sent_to_destination / discarded = records given up on (retries exhausted or record too old).</p>
 </section>
 <section><h2>Settings</h2><table id="config">{config}</table></section></div>

@@ -30,6 +30,9 @@ COUNTER_NAMES = (
     "throttled",
     "trimmed_gaps",
     "windows_closed",
+    "retries",
+    "bisects",
+    "record_age_expired",
 )
 
 

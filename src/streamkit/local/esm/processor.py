@@ -349,12 +349,14 @@ class BatchProcessor:
             if verdict.kind is VerdictKind.PARTIAL and verdict.retry_from is not None:
                 done_before = self._keep_from(batch, segment, verdict.retry_from)
                 if self.policy.bisect.enabled and done_before:
+                    self.stats.count(Counter.BISECTS)
                     continue  # split at the returned sequence number: no retry consumed
             if (
                 not done_before
                 and (halves := self.policy.bisect.split(segment.records)) is not None
             ):
                 # Splitting does not count against the retry quota.
+                self.stats.count(Counter.BISECTS)
                 pending.popleft()
                 for half in reversed(halves):
                     pending.appendleft(
@@ -363,6 +365,7 @@ class BatchProcessor:
                 continue
             if self.policy.retry.may_retry(segment.retries_used):
                 segment.retries_used += 1
+                self.stats.count(Counter.RETRIES)
                 if not self.policy.retry_delay.pause(segment.retries_used, stop):
                     return BatchOutcome.ABANDONED
                 continue
@@ -421,6 +424,7 @@ class BatchProcessor:
                 condition = RECORD_AGE_EXCEEDED
             elif self.policy.retry.may_retry(segment.retries_used):
                 segment.retries_used += 1
+                self.stats.count(Counter.RETRIES)
                 if not self.policy.retry_delay.pause(segment.retries_used, stop):
                     return BatchOutcome.ABANDONED
                 continue
@@ -439,6 +443,8 @@ class BatchProcessor:
                 batch_size=final.record_count,
                 payload_records=[],
             )
+            if given_up and condition == RECORD_AGE_EXCEEDED:
+                self.stats.count(Counter.RECORD_AGE_EXPIRED, len(final.described))
             return BatchOutcome.COMPLETED if given_up else BatchOutcome.ABANDONED
         return BatchOutcome.ABANDONED
 
@@ -496,6 +502,7 @@ class BatchProcessor:
         if not self._give_up(batch, segment, too_old, RECORD_AGE_EXCEEDED, stop):
             segment.records = too_old + segment.records
             return False
+        self.stats.count(Counter.RECORD_AGE_EXPIRED, len(too_old))
         if segment.records:
             resume = segment.records[0]["dynamodb"]["SequenceNumber"]
             self.checkpointer.done(batch.take_finished(before=resume))

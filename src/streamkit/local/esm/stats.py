@@ -28,6 +28,9 @@ class Counter(enum.StrEnum):
     THROTTLED = "throttled"
     TRIMMED_GAPS = "trimmed_gaps"
     WINDOWS_CLOSED = "windows_closed"
+    RETRIES = "retries"
+    BISECTS = "bisects"
+    RECORD_AGE_EXPIRED = "record_age_expired"
 
 
 COUNTERS = tuple(Counter)
@@ -53,6 +56,10 @@ class MappingStats:
     (a tumbling window's final invoke included). ``throttled`` counts throttled Streams calls,
     ``trimmed_gaps`` the times records were trimmed before they could be read (reading resumed
     at TRIM_HORIZON), ``windows_closed`` successful final invokes of tumbling windows.
+    ``retries`` counts re-invokes of a failed batch (against MaximumRetryAttempts), ``bisects``
+    the times a failed batch was split (BisectBatchOnFunctionError, which costs no retry), and
+    ``record_age_expired`` the records given up on because they were older than
+    MaximumRecordAgeInSeconds (also in ``sent_to_destination`` or ``discarded``).
     ``shards_running`` is how many shard workers run now. ``iterator_age_ms`` is the age of the
     newest record of the last invoke when it was made (Lambda's IteratorAge). ``state`` is one
     of starting, polling, error, invalid, disabled, stopped, deleted.
@@ -122,7 +129,14 @@ class MappingStats:
             f"failed={s['failed']} to_destination={s['sent_to_destination']} "
             f"discarded={s['discarded']} iterator_age={age}"
         )
-        for extra in (Counter.THROTTLED, Counter.TRIMMED_GAPS, Counter.WINDOWS_CLOSED):
+        for extra in (
+            Counter.RETRIES,
+            Counter.BISECTS,
+            Counter.RECORD_AGE_EXPIRED,
+            Counter.THROTTLED,
+            Counter.TRIMMED_GAPS,
+            Counter.WINDOWS_CLOSED,
+        ):
             if s[extra]:
                 line += f" {extra}={s[extra]}"
         if s["last_error"]:
