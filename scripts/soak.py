@@ -205,7 +205,7 @@ def main() -> int:
                     # pipeline. (A zero timeout would not receive at all.)
                     drain(0.3)
                     next_sample += 2.0
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + 180  # moto's SQS drains a long backlog slowly
             while len(processed) < len(written) and time.monotonic() < deadline:
                 drain(0.5)
             samples.append(sample(emulator_pid))
