@@ -18,7 +18,8 @@ NATIVE_SOURCES := hatch_build.py src/streamkit/codec/_native_deserializer.py
 
 $(STAMP): pyproject.toml $(NATIVE_SOURCES)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
+# setuptools too: the copy ensurepip seeds (65.5 on 3.11.7) has published CVEs (RELIABILITY.md).
+	$(BIN)/python -m pip install -q --upgrade pip setuptools
 	STREAMKIT_BUILD_NATIVE=require $(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
