@@ -226,13 +226,30 @@ def test_requests_from_other_hosts_and_non_json_changes_are_refused(
     assert status == 404 and "not-a-mapping" in body["error"]
 
 
-def test_faults_are_hidden_when_the_emulator_has_none(pipeline: ConsolePipeline) -> None:
-    health = _get(pipeline, "/api/health")
-    if health["faults"]:
-        pytest.skip("this emulator has fault injection; tests/unit cover the relay")
-    status, _, _ = http_json(pipeline.url + "/api/faults")
-    assert status == 404
-    assert 'href="/faults"' not in _page(pipeline.url + "/")
+def test_the_faults_page_relays_the_emulators_rules(pipeline: ConsolePipeline) -> None:
+    # The embedded emulator has fault injection, so the console shows the Faults page and
+    # relays to /_streamkit/faults (hiding it for other endpoints: tests/unit).
+    assert _get(pipeline, "/api/health")["faults"] is True
+    assert 'href="/faults"' in _page(pipeline.url + "/")
+    rule = {
+        "service": "sqs",
+        "operation": "SendMessage",
+        "resource": "no-queue-has-this-name",  # fires for nothing the pipeline does
+        "error": "ThrottlingException",
+        "count": 1,
+    }
+    status, added, _ = http_json(pipeline.url + "/api/faults", method="POST", body=rule)
+    assert status == 200, added
+    rule_id = added["rule"]["id"]
+    status, listed, _ = http_json(pipeline.url + "/api/faults")
+    assert status == 200 and rule_id in [r["id"] for r in listed["rules"]]
+    assert rule_id in _page(pipeline.url + "/faults")
+    status, cleared, _ = http_json(
+        pipeline.url + f"/api/faults/{rule_id}", method="DELETE", body={}
+    )  # a JSON content type, as the console requires of every change
+    assert status == 200 and cleared["removed"] == 1
+    _, listed, _ = http_json(pipeline.url + "/api/faults")
+    assert rule_id not in [r["id"] for r in listed["rules"]]
 
 
 def test_pages_render(pipeline: ConsolePipeline) -> None:
