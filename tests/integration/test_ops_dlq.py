@@ -235,6 +235,12 @@ def test_list_shows_each_mappings_destination_with_its_message_count(
             (idle_function_arn, idle_arn),
         )
     ]
+    # Lambda lists a new mapping as Creating for a moment before it settles (Disabled here).
+    for mapping in mappings:
+        wait_for(
+            lambda m=mapping: aws.lambda_.get_event_source_mapping(UUID=m)["State"] == "Disabled",
+            what=f"mapping {mapping} to settle",
+        )
     try:
         assert main(["dlq", "list", "--endpoint-url", endpoint_url]) == 0
     finally:
