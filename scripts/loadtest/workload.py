@@ -105,8 +105,10 @@ def plan_orders(
                 lines=tuple(sorted(lines.items())),
                 total=total,
                 duplicate=steady and rng.random() < workload.duplicate_share,
+                # A poison order's fate is the on-failure queue: a customer's cancel would end
+                # it CANCELLED and hide that from the account.
                 cancel_after_s=rng.uniform(*CANCEL_DELAY_S)
-                if steady and rng.random() < workload.cancel_share
+                if steady and kind != "poison" and rng.random() < workload.cancel_share
                 else None,
             )
         )
