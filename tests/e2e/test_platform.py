@@ -290,7 +290,7 @@ def test_mappings_have_the_configured_settings(deployment: Deployment) -> None:
             assert mapping["EventSourceArn"] == streams[source]
             assert mapping["FunctionArn"] == function["function_arn"]
             assert mapping["StartingPosition"] == "TRIM_HORIZON"
-            assert mapping["BatchSize"] == 100
+            assert mapping["BatchSize"] == 25
             assert mapping["MaximumBatchingWindowInSeconds"] == 0
             assert mapping["MaximumRetryAttempts"] == 3
             assert mapping["BisectBatchOnFunctionError"] is True
