@@ -14,7 +14,14 @@ from typing import Any
 import pytest
 
 from streamkit.observability import REDACTED, get_logger, level_from_env
-from streamkit.observability._context import InvocationInfo, reset_invocation, set_invocation
+from streamkit.observability._context import (
+    InvocationInfo,
+    reset_invocation,
+    reset_record,
+    set_invocation,
+    set_record,
+)
+from streamkit.observability.logs import PII_REDACTED, redacted_fields
 from streamkit.records import StreamRecord
 
 SECRET = "s3cr3t-card-4111"
@@ -41,7 +48,12 @@ def raw_record(secret: str = SECRET) -> dict[str, Any]:
 
 @pytest.fixture
 def no_log_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("STREAMKIT_LOG_LEVEL", "AWS_LAMBDA_LOG_LEVEL", "STREAMKIT_LOG_IMAGES"):
+    for name in (
+        "STREAMKIT_LOG_LEVEL",
+        "AWS_LAMBDA_LOG_LEVEL",
+        "STREAMKIT_LOG_IMAGES",
+        "STREAMKIT_LOG_REDACT_FIELDS",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -195,6 +207,63 @@ def test_an_explicit_no_beats_the_environment(monkeypatch: pytest.MonkeyPatch) -
     log, stream = capture(log_images=False)
     log_a_record_every_way(log)
     assert SECRET not in stream.getvalue()
+
+
+# --- configured PII fields --------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("no_log_env")
+def test_pii_fields_are_redacted_under_any_name_even_when_images_are_logged() -> None:
+    log, stream = capture(log_images=True, redact_fields=["card", "email"])
+    log_a_record_every_way(log)
+    customer = {"name": "Ann", "contact": {"email": "ann@example.com", "tags": [{"card": "x"}]}}
+    log.info("customer", image=customer, email="ann@example.com")
+    text = stream.getvalue()
+    assert SECRET not in text and "ann@example.com" not in text
+    record_line, raw_line, nested_line, decoded_line, customer_line = lines(stream)
+    # The shape stays: only the values of the named fields go.
+    assert record_line["record"]["new_image"] == {"pk": "ORDER#1", "card": PII_REDACTED}
+    assert raw_line["raw"]["dynamodb"]["NewImage"]["card"] == PII_REDACTED
+    assert raw_line["raw"]["dynamodb"]["NewImage"]["pk"] == {"S": "ORDER#1"}
+    assert nested_line["payload"]["items"][0]["NewImage"]["card"] == PII_REDACTED
+    assert decoded_line["old_image"]["card"] == PII_REDACTED
+    assert customer_line["email"] == PII_REDACTED
+    assert customer_line["image"] == {
+        "name": "Ann",
+        "contact": {"email": PII_REDACTED, "tags": [{"card": PII_REDACTED}]},
+    }
+
+
+@pytest.mark.usefixtures("no_log_env")
+def test_pii_fields_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STREAMKIT_LOG_REDACT_FIELDS", " phone , ,email")
+    assert redacted_fields() == {"phone", "email"}
+    log, stream = capture()
+    log.info("sms", to={"phone": "+15550100"}, note="kept")
+    (line,) = lines(stream)
+    assert line["to"] == {"phone": PII_REDACTED} and line["note"] == "kept"
+    assert "+15550100" not in stream.getvalue()
+
+
+@pytest.mark.usefixtures("no_log_env")
+def test_a_key_that_is_pii_is_redacted_in_the_record_correlation_fields() -> None:
+    log, stream = capture(redact_fields=["pk"])
+    token = set_record(StreamRecord(raw_record()))
+    try:
+        log.info("handled")
+    finally:
+        reset_record(token)
+    (line,) = lines(stream)
+    assert line["item_key"] == {"pk": PII_REDACTED}
+    assert "ORDER#1" not in stream.getvalue()
+
+
+@pytest.mark.usefixtures("no_log_env")
+def test_without_configured_fields_nothing_else_is_redacted() -> None:
+    log, stream = capture()
+    log.info("customer", contact={"email": "ann@example.com"})
+    (line,) = lines(stream)
+    assert line["contact"] == {"email": "ann@example.com"}
 
 
 # --- levels ----------------------------------------------------------------------------------

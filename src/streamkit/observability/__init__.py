@@ -32,6 +32,7 @@ from streamkit.observability.latency import (
     change_latency_ms,
 )
 from streamkit.observability.logs import (
+    PII_REDACTED,
     REDACTED,
     JsonFormatter,
     JsonLogHandler,
@@ -39,12 +40,14 @@ from streamkit.observability.logs import (
     get_logger,
     images_allowed,
     level_from_env,
+    redacted_fields,
 )
 from streamkit.observability.metrics import Metrics, MetricUnit, stdout_sink
 from streamkit.observability.tracing import Span, Tracer
 
 __all__ = [
     "CHANGE_LATENCY_METRIC",
+    "PII_REDACTED",
     "REDACTED",
     "STREAM_METRICS",
     "TARGET_DIMENSION",
@@ -70,5 +73,6 @@ __all__ = [
     "observed_batch_handler",
     "record_batch_metrics",
     "record_fields",
+    "redacted_fields",
     "stdout_sink",
 ]

@@ -17,6 +17,12 @@ replaced by a redaction marker, and a ``StreamRecord`` logged as a field shows o
 correlation fields. The message text itself is not inspected: pass data as fields, not
 formatted into the message.
 
+PII policy: fields named in ``redact_fields=`` (or the comma-separated environment variable
+``STREAMKIT_LOG_REDACT_FIELDS``, e.g. ``email,phone,address``) are replaced by ``[redacted]``
+at any depth of every logged value, whatever it is called, and even when images are logged:
+an image logged under another name, or a customer record passed as a field, keeps its shape
+but loses those values.
+
 Level: ``STREAMKIT_LOG_LEVEL``, else ``AWS_LAMBDA_LOG_LEVEL`` (Lambda's advanced logging
 controls, https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-advanced.html),
 else INFO.
@@ -30,7 +36,7 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import IO, TYPE_CHECKING, Any, Final
@@ -45,6 +51,7 @@ from streamkit.records import StreamRecord
 
 __all__ = [
     "IMAGE_FIELD_NAMES",
+    "PII_REDACTED",
     "REDACTED",
     "JsonFormatter",
     "JsonLogHandler",
@@ -52,10 +59,12 @@ __all__ = [
     "get_logger",
     "images_allowed",
     "level_from_env",
+    "redacted_fields",
 ]
 
 IMAGE_FIELD_NAMES: Final = frozenset({"NewImage", "OldImage", "new_image", "old_image"})
 REDACTED: Final = "[redacted: item images are not logged; set STREAMKIT_LOG_IMAGES=true]"
+PII_REDACTED: Final = "[redacted]"
 # LogRecord attributes that carry our fields and the per-logger images decision. The leading
 # underscore keeps them out of the "extra attributes" the formatter copies into the line.
 _FIELDS_ATTR: Final = "_streamkit_fields"
@@ -80,6 +89,15 @@ def images_allowed(explicit: bool | None = None) -> bool:
     return os.environ.get("STREAMKIT_LOG_IMAGES", "").strip().lower() in _TRUE
 
 
+def redacted_fields(explicit: Iterable[str] | None = None) -> frozenset[str]:
+    """Field names whose values are never logged: ``explicit`` if given, else the
+    comma-separated ``STREAMKIT_LOG_REDACT_FIELDS`` (blanks ignored), else none."""
+    if explicit is not None:
+        return frozenset(explicit)
+    setting = os.environ.get("STREAMKIT_LOG_REDACT_FIELDS", "")
+    return frozenset(name.strip() for name in setting.split(",") if name.strip())
+
+
 def level_from_env(default: int = logging.INFO) -> int:
     """The log level from ``STREAMKIT_LOG_LEVEL``, else ``AWS_LAMBDA_LOG_LEVEL`` (whose
     TRACE/WARN/FATAL map to DEBUG/WARNING/CRITICAL), else ``default``. An unknown name is
@@ -99,11 +117,16 @@ class JsonFormatter(logging.Formatter):
 
     ``log_images`` is the default images decision for records that did not come through a
     ``StructuredLogger`` with its own decision (``None``: ``STREAMKIT_LOG_IMAGES``).
+    ``redact_fields``: names whose values are always redacted (``None``:
+    ``STREAMKIT_LOG_REDACT_FIELDS``).
     """
 
-    def __init__(self, *, log_images: bool | None = None) -> None:
+    def __init__(
+        self, *, log_images: bool | None = None, redact_fields: Iterable[str] | None = None
+    ) -> None:
         super().__init__()
         self.log_images = log_images
+        self.redact_fields = None if redact_fields is None else frozenset(redact_fields)
 
     def format(self, record: logging.LogRecord) -> str:
         payload: dict[str, Any] = {
@@ -118,9 +141,11 @@ class JsonFormatter(logging.Formatter):
         trace_id = xray_trace_id()
         if trace_id is not None:
             payload["xray_trace_id"] = trace_id
+        redact = redacted_fields(self.redact_fields)
         stream_record = current_record()
         if stream_record is not None:
-            payload.update(record_fields(stream_record))
+            # item_key is the decoded key: a table keyed by e-mail must not log it either.
+            payload.update(render(record_fields(stream_record), allow_images=True, redact=redact))
 
         allowed: bool | None = getattr(record, _IMAGES_ATTR, None)
         if allowed is None:
@@ -135,10 +160,12 @@ class JsonFormatter(logging.Formatter):
             # The correlation fields above win: a caller cannot fake the request id.
             if name in payload:
                 continue
-            if not allowed and name in IMAGE_FIELD_NAMES:
+            if name in redact:
+                payload[name] = PII_REDACTED
+            elif not allowed and name in IMAGE_FIELD_NAMES:
                 payload[name] = REDACTED
             else:
-                payload[name] = render(value, allow_images=allowed)
+                payload[name] = render(value, allow_images=allowed, redact=redact)
 
         if record.exc_info and record.exc_info[1] is not None:
             payload["exception_name"] = type(record.exc_info[1]).__name__
@@ -148,13 +175,16 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, default=_json_default, ensure_ascii=False)
 
 
-def render(value: Any, *, allow_images: bool, _depth: int = 0) -> Any:
-    """``value`` made safe to log: images redacted unless ``allow_images``; a
-    ``StreamRecord`` shown as its correlation fields (plus decoded images if allowed)."""
+def render(
+    value: Any, *, allow_images: bool, redact: frozenset[str] = frozenset(), _depth: int = 0
+) -> Any:
+    """``value`` made safe to log: images redacted unless ``allow_images``, fields named in
+    ``redact`` always; a ``StreamRecord`` shown as its correlation fields (plus decoded
+    images if allowed, with ``redact`` applied inside them too)."""
     if _depth > _MAX_DEPTH:
         return "[truncated]"  # also where a cycle would end
     if isinstance(value, StreamRecord):
-        shown = record_fields(value)
+        shown: dict[str, Any] = record_fields(value)
         if allow_images:
             for name in ("new_image", "old_image"):
                 try:
@@ -163,18 +193,24 @@ def render(value: Any, *, allow_images: bool, _depth: int = 0) -> Any:
                     continue
                 if image is not None:
                     shown[name] = image
-        return shown
+        # Correlation fields (item_key included) go through the same policy as any value.
+        return render(shown, allow_images=allow_images, redact=redact, _depth=_depth + 1)
     if isinstance(value, Mapping):
         return {
             str(key): (
-                REDACTED
+                PII_REDACTED
+                if key in redact
+                else REDACTED
                 if not allow_images and key in IMAGE_FIELD_NAMES
-                else render(item, allow_images=allow_images, _depth=_depth + 1)
+                else render(item, allow_images=allow_images, redact=redact, _depth=_depth + 1)
             )
             for key, item in value.items()
         }
     if isinstance(value, list | tuple):
-        return [render(item, allow_images=allow_images, _depth=_depth + 1) for item in value]
+        return [
+            render(item, allow_images=allow_images, redact=redact, _depth=_depth + 1)
+            for item in value
+        ]
     return value
 
 
@@ -229,11 +265,17 @@ class JsonLogHandler(logging.Handler):
     """Writes formatted lines to ``stream``, or to whatever ``sys.stdout`` is at the time
     (Lambda sends stdout to CloudWatch Logs; test harnesses replace ``sys.stdout``)."""
 
-    def __init__(self, stream: IO[str] | None = None, *, log_images: bool | None = None) -> None:
+    def __init__(
+        self,
+        stream: IO[str] | None = None,
+        *,
+        log_images: bool | None = None,
+        redact_fields: Iterable[str] | None = None,
+    ) -> None:
         super().__init__()
         self._stream = stream
         self._write_lock = threading.Lock()
-        self.setFormatter(JsonFormatter(log_images=log_images))
+        self.setFormatter(JsonFormatter(log_images=log_images, redact_fields=redact_fields))
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -253,6 +295,7 @@ def get_logger(
     log_images: bool | None = None,
     level: int | str | None = None,
     stream: IO[str] | None = None,
+    redact_fields: Iterable[str] | None = None,
 ) -> StructuredLogger:
     """A ``StructuredLogger`` over ``logging.getLogger(name)``, which is given one
     ``JsonLogHandler`` (added once, however often this is called) and stops propagating to
@@ -260,13 +303,18 @@ def get_logger(
 
     ``level``: a level or its name; ``None`` reads the environment (``level_from_env``).
     ``service`` becomes a field of every line. ``stream``: where lines go (default stdout).
+    ``redact_fields``: names whose values this logger's lines never carry (``None``:
+    ``STREAMKIT_LOG_REDACT_FIELDS``).
     """
     logger = logging.getLogger(name)
     handler = next((h for h in logger.handlers if isinstance(h, JsonLogHandler)), None)
     if handler is None or (stream is not None and handler._stream is not stream):
         if handler is not None:
             logger.removeHandler(handler)
-        logger.addHandler(JsonLogHandler(stream))
+        handler = JsonLogHandler(stream)
+        logger.addHandler(handler)
+    if redact_fields is not None and isinstance(handler.formatter, JsonFormatter):
+        handler.formatter.redact_fields = frozenset(redact_fields)
     if level is None:
         logger.setLevel(level_from_env())
     else:
