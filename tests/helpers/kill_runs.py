@@ -14,14 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# The function. ``RECORD_FILE``: where lines go; ``SLEEP_S``: time per record; a record whose
-# NewImage has ``poison`` raises. With a tumbling window the state is the list of sequence
+# The function. ``RECORD_FILE``: where lines go; ``SLEEP_S``: time per record (``SLOW_S`` for
+# the item ``pk=SLOW_KEY``, so its lane lags behind the others); a record whose NewImage has
+# ``poison`` raises. With a tumbling window the state is the list of sequence
 # numbers seen, and the final invoke writes it as a "window" line.
 RECORDING_HANDLER = r"""
 import json, os, time
 
 _FILE = os.environ["RECORD_FILE"]
 _SLEEP_S = float(os.environ.get("SLEEP_S", "0"))
+_SLOW_KEY, _SLOW_S = os.environ.get("SLOW_KEY"), float(os.environ.get("SLOW_S", "0"))
 
 
 def _line(kind, **fields):
@@ -39,7 +41,8 @@ def handler(event, context):
     for record in records:
         seq = record["dynamodb"]["SequenceNumber"]
         _line("start", seq=seq)
-        time.sleep(_SLEEP_S)
+        slow = record["dynamodb"]["Keys"]["pk"]["S"] == _SLOW_KEY
+        time.sleep(_SLOW_S if slow else _SLEEP_S)
         if "poison" in record["dynamodb"].get("NewImage", {}):
             _line("end", seq=seq, failed=True)
             raise RuntimeError("poison record")

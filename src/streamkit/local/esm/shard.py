@@ -1,7 +1,7 @@
 """One shard of a mapping, on its own thread: resume after the checkpoint, run the loop.
 
 A :class:`ShardWorker` resumes after the shard's checkpoint (or at the mapping's
-StartingPosition) and hands the reader to the loop the mapping's settings call for
+StartingPosition), skipping records its lanes had finished above it, and hands the reader to the loop the mapping's settings call for
 (:mod:`streamkit.local.esm.pipeline`): one batch at a time, ParallelizationFactor lanes
 (:mod:`streamkit.local.esm.lanes`), or tumbling windows (:mod:`streamkit.local.esm.windows`).
 Unexpected errors (the endpoint went away) restart it from the checkpoint after a jittered
