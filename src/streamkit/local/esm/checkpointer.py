@@ -21,8 +21,8 @@ Lanes finish out of order, so records above the watermark can be done as well. W
 ``progress`` sink (the shard worker's durable store) every change of what is done -- the
 watermark, or the runs of done records above it (:class:`~streamkit.local.esm.checkpoints.DoneRuns`)
 -- is written as one :class:`~streamkit.local.esm.checkpoints.ShardProgress`, so a restart
-skips what faster lanes had finished (``resume``, consulted by the intake through
-:meth:`~ShardCheckpointer.done_before_restart`) and runs again only the batches in flight.
+skips what faster lanes had finished (the intake admits the records of ``resume``'s runs as
+done, :mod:`streamkit.local.esm.intake`) and runs again only the batches in flight.
 Runs restored at a restart and not read again yet stay in what is written, so a second crash
 loses nothing either. Without a sink only the watermark is written (``commit``).
 
@@ -65,11 +65,6 @@ class ShardCheckpointer:
         self._resume = resume or ShardProgress()
         self.committed: str | None = self._resume.watermark
         self._written_above = self._resume.done_above
-
-    def done_before_restart(self, sequence_number: str) -> bool:
-        """The record was finished before this shard worker started (by a lane of an earlier
-        run): it must not run again."""
-        return self._resume.done_above.covers(sequence_number)
 
     @property
     def outstanding(self) -> int:
