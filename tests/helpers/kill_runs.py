@@ -40,7 +40,7 @@ def handler(event, context):
     seqs = []
     for record in records:
         seq = record["dynamodb"]["SequenceNumber"]
-        _line("start", seq=seq)
+        _line("start", seq=seq, key=record["dynamodb"]["Keys"]["pk"]["S"])
         slow = record["dynamodb"]["Keys"]["pk"]["S"] == _SLOW_KEY
         time.sleep(_SLOW_S if slow else _SLEEP_S)
         if "poison" in record["dynamodb"].get("NewImage", {}):
