@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,6 +20,7 @@ from botocore.exceptions import ClientError
 from streamkit.local.emulator.process import spawn_emulator
 from streamkit.local.esm.checkpoints import CheckpointStore
 from tests.helpers import AwsClients, create_function
+from tests.helpers.kill_runs import streamkit_run
 from tests.helpers.runner_scenario import HANDLER, Scenario
 from tests.helpers.streams import create_stream_table
 
@@ -314,15 +313,6 @@ def private_endpoint(tmp_path: Path) -> Iterator[str]:
     """An emulator of its own (a subprocess), so ``streamkit run`` sees only this test's mapping."""
     with spawn_emulator() as endpoint:
         yield endpoint
-
-
-def streamkit_run(endpoint: str, state_dir: Path, log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "streamkit.cli", "run", "--endpoint-url", endpoint, "--state-dir", str(state_dir),
-         "--reconcile-interval", "0.3"],
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("ab"),
-    )  # fmt: skip
 
 
 def test_kill_9_then_restart_loses_nothing(

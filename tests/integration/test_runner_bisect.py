@@ -91,18 +91,21 @@ def test_a_partial_response_splits_at_the_returned_sequence_number(
         runner.wait_until(lambda st: st[uuid]["succeeded"] == 5, timeout=20)
         reported = calls(s, 4)
         expected = [
-            keys,  # k0-k2 done; split at k3 (no retry used)
+            keys,  # k0-k2 done; split at k3: a new batch (no retry used)
             keys[3:],  # k3 fails first: split in halves
             ["k3"],  # fails; no retry allowed -> destination
             ["k4", "k5"],  # ok
         ]
         assert [c.keys for c in reported] == expected
         assert sorted(processed_keys(reported)) == ["k0", "k1", "k2", "k4", "k5"]
-        assert (info["batchSize"], failure["requestContext"]["approximateInvokeCount"]) == (1, 3)
+        # Counted from the new batch: k3-k5, then k3 alone.
+        assert (info["batchSize"], failure["requestContext"]["approximateInvokeCount"]) == (1, 2)
     else:
         runner.wait_until(lambda st: st[uuid]["sent_to_destination"] == 3, timeout=20)
-        reported = calls(s, 1)
-        assert [c.keys for c in reported] == [keys]  # no retry: k3-k5 are given up together
+        reported = calls(s, 2)
+        # k0-k2 done: k3-k5 are a new batch with a full budget (1 invoke, no retry), then
+        # they are given up together.
+        assert [c.keys for c in reported] == [keys, keys[3:]]
         assert processed_keys(reported) == ["k0", "k1", "k2"]
         assert (info["batchSize"], failure["requestContext"]["approximateInvokeCount"]) == (3, 1)
         assert info["endSequenceNumber"] == reported[0].seqs[-1]
@@ -114,3 +117,37 @@ def test_a_partial_response_splits_at_the_returned_sequence_number(
         "executedVersion": "$LATEST",
         "functionError": None,
     }
+
+
+def test_a_record_failing_alone_after_a_partial_success_gets_a_full_retry_budget(
+    scenario: Callable[..., Scenario],
+) -> None:
+    # AWS recorded (MaximumRetryAttempts 3): the record is delivered once in its batch, then
+    # 1 + MaximumRetryAttempts times alone; approximateInvokeCount counts only the latter.
+    retries = 2
+    s: Scenario = scenario()
+    function = deploy(s, MODE="report", POISON="k2")
+    dlq_url, dlq_arn = s.queue()
+    uuid = s.map(
+        FunctionName=function,
+        BatchSize=3,
+        MaximumRetryAttempts=retries,
+        FunctionResponseTypes=["ReportBatchItemFailures"],
+        DestinationConfig={"OnFailure": {"Destination": dlq_arn}},
+    )
+    keys = ["k0", "k1", "k2"]
+    for key in keys:
+        s.put(key)
+    runner = s.runner()
+    (failure,) = s.messages(dlq_url, 1)
+    runner.wait_until(lambda st: st[uuid]["sent_to_destination"] == 1, timeout=20)
+    reported = calls(s, 1 + 1 + retries)
+    assert [c.keys for c in reported] == [keys] + [["k2"]] * (1 + retries)
+    s.assert_no_more()
+    assert processed_keys(reported) == ["k0", "k1"]
+    info = failure["DDBStreamBatchInfo"]
+    assert (info["startSequenceNumber"], info["batchSize"]) == (reported[0].seqs[2], 1)
+    assert failure["requestContext"]["approximateInvokeCount"] == 1 + retries
+    assert failure["requestContext"]["requestId"] == reported[-1].body["request_id"]
+    stats = runner.stats()[uuid]
+    assert (stats["invoked"], stats["retries"]) == (2 + retries, retries)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -11,7 +12,15 @@ import threading
 import time
 from pathlib import Path
 
-from streamkit.local.esm.checkpoints import CheckpointStore
+import pytest
+
+from streamkit.local.esm.checkpoints import (
+    FORMAT_VERSION,
+    CheckpointFormatError,
+    CheckpointStore,
+    DoneRuns,
+    ShardProgress,
+)
 
 ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2024-01-01T00:00:00.000"
 SHARD = "shardId-00000001541626099285-f35f62ef"
@@ -113,3 +122,67 @@ def test_every_acknowledged_save_survives_kill_9(tmp_path: Path) -> None:
     checkpoint = CheckpointStore(tmp_path).load("m", ARN, SHARD)
     assert checkpoint is not None
     assert int(checkpoint.sequence_number) >= last
+
+
+def test_done_runs_round_trip_with_the_watermark(tmp_path: Path) -> None:
+    store = CheckpointStore(tmp_path)
+    runs = DoneRuns.of([(30, 31), (12, 15), (14, 20)])  # overlapping runs merge
+    assert runs.runs == ((12, 20), (30, 31))
+    store.save("m1", ARN, SHARD, stream_label="L", sequence_number="", done_above=runs)
+    loaded = store.load("m1", ARN, SHARD)
+    assert loaded is not None
+    assert loaded.progress == ShardProgress(None, runs)
+    assert [loaded.done_above.covers(s) for s in ("11", "12", "20", "21", "31")] == [
+        False,
+        True,
+        True,
+        False,
+        True,
+    ]
+
+
+def test_a_file_of_the_format_before_lanes_progress_is_upgraded(tmp_path: Path) -> None:
+    old = sqlite3.connect(tmp_path / CheckpointStore.FILENAME)
+    old.executescript(
+        """
+        CREATE TABLE checkpoints (
+            mapping_uuid TEXT NOT NULL, stream_arn TEXT NOT NULL, shard_id TEXT NOT NULL,
+            stream_label TEXT NOT NULL, sequence_number TEXT NOT NULL, updated_at REAL NOT NULL,
+            PRIMARY KEY (mapping_uuid, stream_arn, shard_id)
+        );
+        """
+    )
+    old.execute("INSERT INTO checkpoints VALUES ('m1', ?, ?, 'L', '42', 1.0)", (ARN, SHARD))
+    old.commit()
+    old.close()
+    store = CheckpointStore(tmp_path)
+    loaded = store.load("m1", ARN, SHARD)
+    assert loaded is not None
+    assert loaded.progress == ShardProgress("42", DoneRuns())
+    store.save(
+        "m1", ARN, SHARD, stream_label="L", sequence_number="43", done_above=DoneRuns.of([(45, 45)])
+    )
+    assert store.all()[0].done_above.runs == ((45, 45),)
+    store.close()
+    (version,) = (
+        sqlite3.connect(tmp_path / CheckpointStore.FILENAME)
+        .execute("PRAGMA user_version")
+        .fetchone()
+    )
+    assert version == FORMAT_VERSION
+
+
+def test_a_file_of_a_newer_format_is_refused(tmp_path: Path) -> None:
+    CheckpointStore(tmp_path).close()
+    newer = sqlite3.connect(tmp_path / CheckpointStore.FILENAME)
+    newer.execute(f"PRAGMA user_version = {FORMAT_VERSION + 1}")
+    newer.close()
+    with pytest.raises(CheckpointFormatError, match="written by a newer streamkit"):
+        CheckpointStore(tmp_path)
+
+
+def test_a_damaged_done_above_value_is_a_clear_error() -> None:
+    with pytest.raises(CheckpointFormatError, match="damaged done_above"):
+        DoneRuns.decode("12-x")
+    with pytest.raises(CheckpointFormatError, match="damaged done_above"):
+        DoneRuns.decode("20-10")

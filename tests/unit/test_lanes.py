@@ -127,9 +127,24 @@ def lanes(
     ).shard(
         shard_id,
         stop,
-        lambda seq: store.save("p-1", arn, shard_id, stream_label="L", sequence_number=seq),
+        lambda seq: pytest.fail("with a progress sink, commit is never called"),
+        # As the shard worker wires it: the watermark and the lanes' progress above it.
+        progress=lambda p: store.save(
+            "p-1",
+            arn,
+            shard_id,
+            stream_label="L",
+            sequence_number=p.watermark or "",
+            done_above=p.done_above,
+        ),
+        resume=saved.progress if (saved := store.load("p-1", arn, shard_id)) else None,
     )
-    reader = ShardReader(streams, arn, shard_id, StartPosition("TRIM_HORIZON"))
+    start = (
+        StartPosition.after(saved.sequence_number)
+        if saved is not None and saved.sequence_number
+        else StartPosition("TRIM_HORIZON")
+    )
+    reader = ShardReader(streams, arn, shard_id, start)
     finished: list[bool] = []
     thread = threading.Thread(
         target=lambda: finished.append(LaneScheduler(parts, reader).run()), daemon=True
@@ -188,7 +203,7 @@ def test_a_retrying_lane_holds_the_checkpoint_while_other_lanes_go_on(tmp_path: 
         f"k{i}" for i in range(1, 50) if lane_of(record({"pk": {"S": f"k{i}"}}), 3) != poison_lane
     )
     bad = streams.put(arn, poison_key, new_image={"v": {"N": "1"}})
-    streams.put(arn, other, new_image={"v": {"N": "1"}})
+    other_seq = streams.put(arn, other, new_image={"v": {"N": "1"}})
     release = threading.Event()
 
     def respond(records: list[dict[str, Any]]) -> Outcome:
@@ -199,7 +214,11 @@ def test_a_retrying_lane_holds_the_checkpoint_while_other_lanes_go_on(tmp_path: 
     invoker = ConcurrentInvoker(respond, delay=0.005)
     with lanes(tmp_path, streams, arn, invoker) as (stats, store, _):
         wait_for(lambda: (other, 1) in invoker.processed() and stats.counts.get("failed", 0) >= 3)
-        assert store.all() == []  # the other lane is done, but the earlier record is not
+        # The other lane is done, but the earlier record is not: no watermark yet, and the
+        # other lane's record is saved as done above it.
+        (saved,) = store.all()
+        assert saved.sequence_number == ""
+        assert saved.done_above.covers(other_seq) and not saved.done_above.covers(bad)
         release.set()
         wait_for(lambda: len(store.all()) == 1 and store.all()[0].sequence_number != bad)
     assert stats.counts["succeeded"] == 2
@@ -229,3 +248,44 @@ def test_exhausted_records_go_to_the_destination_and_filtered_ones_are_done_at_o
     ((failure, _context),) = destination.sent
     assert failure["requestContext"]["approximateInvokeCount"] == 2
     assert sorted(k for k, _v in invoker.processed()) == ["bad", "bad", "good"]
+
+
+def test_a_restart_runs_again_only_what_was_in_flight(tmp_path: Path) -> None:
+    # One lane is stuck on its first record while the others finish everything they got;
+    # the run is stopped (as a kill would) and started again: only the stuck lane's records
+    # are delivered again, never a record another lane had finished above the watermark.
+    streams = FakeStreamsClient()
+    arn = streams.create_stream()
+    sequence_numbers = put_interleaved(streams, arn, keys=9, versions=3)
+    stuck_lane = lane_of(record({"pk": {"S": "k0"}}), 3)
+    stuck = threading.Event()
+
+    def hang_in_lane(records: list[dict[str, Any]]) -> Outcome:
+        if lane_of(records[0], 3) == stuck_lane:
+            stuck.set()
+            return error("still running when the runner died")
+        return Outcome()
+
+    first = ConcurrentInvoker(hang_in_lane, delay=0.005)
+    in_other_lanes = {
+        seq
+        for seq, (k, _v) in zip(
+            sequence_numbers, [(k, v) for v in range(3) for k in range(9)], strict=True
+        )
+        if lane_of(record({"pk": {"S": f"k{k}"}}), 3) != stuck_lane
+    }
+    with lanes(tmp_path, streams, arn, first) as (stats, store, _):
+        wait_for(lambda: stats.counts.get("succeeded", 0) == len(in_other_lanes) and stuck.is_set())
+        wait_for(
+            lambda: (
+                bool(store.all())
+                and all(store.all()[0].done_above.covers(seq) for seq in in_other_lanes)
+            )
+        )
+    again = ConcurrentInvoker(delay=0.0)
+    with lanes(tmp_path, streams, arn, again) as (stats, store, _):
+        wait_for(lambda: [c.sequence_number for c in store.all()] == [sequence_numbers[-1]])
+        wait_for(lambda: not store.all()[0].done_above)
+    redelivered = {r["dynamodb"]["SequenceNumber"] for event in again.events for r in event}
+    assert redelivered == set(sequence_numbers) - in_other_lanes
+    assert all(lane_of(r, 3) == stuck_lane for event in again.events for r in event)

@@ -161,7 +161,8 @@ def test_partial_failure_checkpoints_before_the_lowest_failure_and_retries_the_r
     )
     assert invoker.sequences() == [s, s[2:]]
     assert commits == [s[1], s[4]]
-    assert stats.counts == {"invoked": 2, "failed": 1, "succeeded": 5, "retries": 1}
+    # The rest is a new batch (the checkpoint moved): invoked at once, no retry used.
+    assert stats.counts == {"invoked": 2, "failed": 1, "succeeded": 5}
 
 
 def test_partial_failure_at_the_first_record_does_not_move_the_checkpoint(
@@ -179,13 +180,77 @@ def test_partial_failure_at_the_first_record_does_not_move_the_checkpoint(
     assert commits == [s[2]]
 
 
-def test_partial_failures_count_against_retries_and_only_failing_records_are_described(
-    streams: FakeStreamsClient,
+@pytest.mark.parametrize(("max_retries", "alone"), [(0, 1), (1, 2), (3, 4)])
+def test_after_a_partial_success_the_rest_is_a_new_batch_with_a_full_retry_budget(
+    streams: FakeStreamsClient, max_retries: int, alone: int
 ) -> None:
+    # AWS recorded (MaximumRetryAttempts 3): a record failing alone after its batch partly
+    # succeeded is delivered once in the batch, then 1 + MaximumRetryAttempts times alone,
+    # and approximateInvokeCount counts only the latter.
     arn = streams.create_stream()
     batch = make_batch(streams, arn, 4)
     s = batch.sequence_numbers
     invoker = ScriptedInvoker(lambda records, n: failures(s[2]))
+    destination = RecordingDestination()
+    commits: list[str] = []
+    stats = Stats()
+    make_processor(
+        arn,
+        invoker,
+        commits,
+        stats,
+        report_batch_item_failures=True,
+        retry=RetryPolicy(max_retries),
+        destination=destination,
+    ).process(batch, threading.Event())
+    assert invoker.sequences() == [s] + [s[2:]] * alone
+    assert stats.counts.get("retries", 0) == max_retries
+    assert commits == [s[1], s[3]]
+    ((record, _context),) = destination.sent
+    info = record["DDBStreamBatchInfo"]
+    # Only the still-failing records are described.
+    assert (info["startSequenceNumber"], info["endSequenceNumber"], info["batchSize"]) == (
+        s[2],
+        s[3],
+        2,
+    )
+    assert record["requestContext"]["approximateInvokeCount"] == alone
+    # The function did not error: it reported failures, so functionError is null (as on AWS).
+    assert record["responseContext"] == {
+        "statusCode": 200,
+        "executedVersion": "$LATEST",
+        "functionError": None,
+    }
+
+
+def test_every_partial_success_renews_the_budget(streams: FakeStreamsClient) -> None:
+    # Each response reports the next record failed: the checkpoint moves by one record per
+    # invoke, so with no retries allowed at all every record still gets its invoke.
+    arn = streams.create_stream()
+    batch = make_batch(streams, arn, 4)
+    s = batch.sequence_numbers
+    invoker = ScriptedInvoker(lambda records, n: failures(s[n]) if n < 4 else Outcome())
+    commits: list[str] = []
+    make_processor(
+        arn, invoker, commits, report_batch_item_failures=True, retry=RetryPolicy(0)
+    ).process(batch, threading.Event())
+    assert invoker.sequences() == [s, s[1:], s[2:], s[3:]]
+    assert commits == [s[0], s[1], s[2], s[3]]
+
+
+def test_a_new_batch_after_a_partial_success_still_ages_out(streams: FakeStreamsClient) -> None:
+    # MaximumRecordAgeInSeconds counts from ApproximateCreationDateTime: a new retry budget
+    # does not make a record younger.
+    arn = streams.create_stream()
+    batch = make_batch(streams, arn, 3)
+    s = batch.sequence_numbers
+    now = [dt.datetime.now(dt.UTC).timestamp()]
+
+    def respond(records: list[dict[str, Any]], n: int) -> Outcome:
+        now[0] += 40  # each invoke "takes" 40 s
+        return failures(s[1])
+
+    invoker = ScriptedInvoker(respond)
     destination = RecordingDestination()
     commits: list[str] = []
     make_processor(
@@ -193,25 +258,49 @@ def test_partial_failures_count_against_retries_and_only_failing_records_are_des
         invoker,
         commits,
         report_batch_item_failures=True,
-        retry=RetryPolicy(3),
+        retry=RetryPolicy(-1),
+        record_age=RecordAgePolicy(60),
+        destination=destination,
+        clock=lambda: now[0],
+    ).process(batch, threading.Event())
+    assert invoker.sequences() == [s, s[1:]]  # at 80 s the rest is over 60 s old
+    ((record, _),) = destination.sent
+    assert record["requestContext"]["condition"] == "RecordAgeExceeded"
+    assert record["requestContext"]["approximateInvokeCount"] == 1  # the new batch's one
+    assert record["DDBStreamBatchInfo"]["batchSize"] == 2
+    assert commits == [s[0], s[2]]
+
+
+def test_bisect_after_a_partial_success_counts_the_new_batch_only(
+    streams: FakeStreamsClient,
+) -> None:
+    arn = streams.create_stream()
+    batch = make_batch(streams, arn, 6)
+    s = batch.sequence_numbers
+    poison = s[3]
+
+    def respond(records: list[dict[str, Any]], n: int) -> Outcome:
+        seen = [r["dynamodb"]["SequenceNumber"] for r in records]
+        return failures(poison) if poison in seen else Outcome()
+
+    invoker = ScriptedInvoker(respond)
+    destination = RecordingDestination()
+    stats = Stats()
+    make_processor(
+        arn,
+        invoker,
+        [],
+        stats,
+        report_batch_item_failures=True,
+        retry=RetryPolicy(0),
+        bisect=BisectPolicy(True),
         destination=destination,
     ).process(batch, threading.Event())
-    assert invoker.sequences() == [s, s[2:], s[2:], s[2:]]
-    assert commits == [s[1], s[3]]
-    ((record, _context),) = destination.sent
-    info = record["DDBStreamBatchInfo"]
-    assert (info["startSequenceNumber"], info["endSequenceNumber"], info["batchSize"]) == (
-        s[2],
-        s[3],
-        2,
-    )
-    assert record["requestContext"]["approximateInvokeCount"] == 4
-    # The function did not error: it reported failures, so functionError is null (as on AWS).
-    assert record["responseContext"] == {
-        "statusCode": 200,
-        "executedVersion": "$LATEST",
-        "functionError": None,
-    }
+    # Split at the returned record (a new batch), then halves of the new batch.
+    assert invoker.sequences() == [s, s[3:], [s[3]], s[4:]]
+    assert stats.counts["bisects"] == 2 and "retries" not in stats.counts
+    ((record, _),) = destination.sent
+    assert record["requestContext"]["approximateInvokeCount"] == 2  # s[3:] and [s[3]]
 
 
 @pytest.mark.parametrize(

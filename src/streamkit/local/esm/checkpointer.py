@@ -17,6 +17,15 @@ written only by :meth:`~ShardCheckpointer.release`, after the window's final inv
 ("After successful invocation, your function checkpoints the sequence number",
 https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-windows.html).
 
+Lanes finish out of order, so records above the watermark can be done as well. With a
+``progress`` sink (the shard worker's durable store) every change of what is done -- the
+watermark, or the runs of done records above it (:class:`~streamkit.local.esm.checkpoints.DoneRuns`)
+-- is written as one :class:`~streamkit.local.esm.checkpoints.ShardProgress`, so a restart
+skips what faster lanes had finished (the intake admits the records of ``resume``'s runs as
+done, :mod:`streamkit.local.esm.intake`) and runs again only the batches in flight.
+Runs restored at a restart and not read again yet stay in what is written, so a second crash
+loses nothing either. Without a sink only the watermark is written (``commit``).
+
 ``capacity`` bounds how many records may be read and not yet done: the lane dispatcher waits
 for room (:meth:`~ShardCheckpointer.wait_for_room`), so a lane that retries forever holds
 the shard's reading as well as its checkpoint, as on AWS.
@@ -28,14 +37,24 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable
 
+from streamkit.local.esm.checkpoints import DoneRuns, ShardProgress
+
 __all__ = ["ShardCheckpointer"]
 
 
 class ShardCheckpointer:
     """The shard's records in read order and which of them are done (thread-safe)."""
 
-    def __init__(self, commit: Callable[[str], None], capacity: int = 0) -> None:
+    def __init__(
+        self,
+        commit: Callable[[str], None],
+        capacity: int = 0,
+        *,
+        progress: Callable[[ShardProgress], None] | None = None,
+        resume: ShardProgress | None = None,
+    ) -> None:
         self._commit = commit
+        self._progress = progress
         self.capacity = capacity  # 0: unbounded (only the lane dispatcher waits for room)
         self._order: deque[str] = deque()
         self._done: set[str] = set()
@@ -43,7 +62,9 @@ class ShardCheckpointer:
         self._changed = threading.Condition()
         self._held = False
         self._unwritten: str | None = None  # the watermark while held
-        self.committed: str | None = None
+        self._resume = resume or ShardProgress()
+        self.committed: str | None = self._resume.watermark
+        self._written_above = self._resume.done_above
 
     @property
     def outstanding(self) -> int:
@@ -64,18 +85,25 @@ class ShardCheckpointer:
 
     def done(self, sequence_numbers: Iterable[str]) -> None:
         with self._changed:
+            before = len(self._done)
             self._done.update(sequence_numbers)
+            if len(self._done) == before:
+                return
             last = None
             while self._order and self._order[0] in self._done:
                 last = self._order.popleft()
                 self._done.discard(last)
-            if last is None:
-                return
             if self._held:
-                self._unwritten = last
-            else:
+                # A window's records count only once its final invoke succeeded: nothing
+                # is written meanwhile, neither the watermark nor anything above it.
+                if last is not None:
+                    self._unwritten = last
+            elif self._progress is not None:
+                self._write_progress(last if last is not None else self.committed)
+            elif last is not None:
                 self._write(last)
-            self._changed.notify_all()
+            if last is not None:
+                self._changed.notify_all()
 
     def hold(self) -> None:
         """Keep the watermark in memory until :meth:`release` (a tumbling window is open)."""
@@ -86,9 +114,11 @@ class ShardCheckpointer:
         """Write the watermark reached while held (the window's final invoke succeeded)."""
         with self._changed:
             self._held = False
-            if self._unwritten is not None:
+            if self._progress is not None:
+                self._write_progress(self._unwritten or self.committed)
+            elif self._unwritten is not None:
                 self._write(self._unwritten)
-                self._unwritten = None
+            self._unwritten = None
 
     def wait_for_room(self, stop: threading.Event, timeout: float) -> int:
         """How many more records may be read now (waits up to ``timeout`` for room)."""
@@ -101,3 +131,33 @@ class ShardCheckpointer:
         # Under the lock: commits reach the store in order.
         self._commit(sequence_number)
         self.committed = sequence_number
+
+    def _write_progress(self, watermark: str | None) -> None:
+        """Write the watermark and the done runs above it, if either changed (under the lock)."""
+        above = self._done_above()
+        if watermark == self.committed and above == self._written_above:
+            return
+        assert self._progress is not None
+        self._progress(ShardProgress(watermark, above))
+        self.committed = watermark
+        self._written_above = above
+
+    def _done_above(self) -> DoneRuns:
+        """Runs of done records in read order (all above the watermark: the first record
+        read and not done is where it stopped), plus the restored runs not read again yet."""
+        runs: list[tuple[int, int]] = []
+        first: str | None = None
+        last: str | None = None
+        for sequence_number in self._order:
+            if sequence_number in self._done:
+                first = first or sequence_number
+                last = sequence_number
+            elif first is not None and last is not None:
+                runs.append((int(first), int(last)))
+                first = None
+        if first is not None and last is not None:
+            runs.append((int(first), int(last)))
+        for run in self._resume.done_above.runs:
+            if self._last_read is None or run[1] > self._last_read:
+                runs.append(run)
+        return DoneRuns.of(runs)

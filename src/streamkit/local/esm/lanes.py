@@ -20,7 +20,9 @@ How the runner does it:
   in read order. A lane's processor reports records done (succeeded, or described to the
   on-failure destination); filtered-out records are done at once. The checkpoint moves past a
   record only when it and every earlier record of the shard are done, so a restart never
-  skips a record a slow lane still holds.
+  skips a record a slow lane still holds; what faster lanes finished above it is saved with
+  it, so a restart (even after ``kill -9``) does not run that again either: the intake
+  admits such records as done (:mod:`streamkit.local.esm.checkpointer`).
 - Reading runs ahead of the slowest lane by at most ``capacity`` records: a lane that retries
   forever holds the shard's checkpoint (as on AWS) and, once that many records wait, reading.
 """

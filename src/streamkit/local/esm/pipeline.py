@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from streamkit.local.esm.batcher import BatchPoller, BatchSplit, RecordSource
 from streamkit.local.esm.checkpointer import ShardCheckpointer
+from streamkit.local.esm.checkpoints import ShardProgress
 from streamkit.local.esm.config import MappingConfig
 from streamkit.local.esm.destinations import DeliveryPolicy, OnFailureDestination
 from streamkit.local.esm.intake import RecordIntake, admitted_as_is
@@ -67,11 +68,19 @@ class MappingPipeline:
     idle_backoff: Callable[[], IdleBackoff] = IdleBackoff
 
     def shard(
-        self, shard_id: str, stop: threading.Event, commit: Callable[[str], None]
+        self,
+        shard_id: str,
+        stop: threading.Event,
+        commit: Callable[[str], None],
+        *,
+        progress: Callable[[ShardProgress], None] | None = None,
+        resume: ShardProgress | None = None,
     ) -> ShardParts:
         """The parts of one shard: ``commit`` is its durable "every record up to this one
-        is done"."""
-        return ShardParts(self, shard_id, stop, commit)
+        is done"; ``progress``, when given, its durable "these records are done" (watermark
+        and the runs above it, see :mod:`streamkit.local.esm.checkpointer`), which replaces
+        ``commit``; ``resume`` what was saved at the last run."""
+        return ShardParts(self, shard_id, stop, commit, progress, resume)
 
 
 def wire_mapping(
@@ -115,10 +124,17 @@ class ShardParts:
     shard_id: str
     stop: threading.Event
     commit: Callable[[str], None]  # durable: "every record up to this one is done"
+    progress: Callable[[ShardProgress], None] | None = None  # durable: what is done
+    resume: ShardProgress | None = None  # saved at the last run
 
     def __post_init__(self) -> None:
+        done_above = self.resume.done_above if self.resume is not None else None
         self.intake = RecordIntake(
-            self.config.event_source_arn, self.config.filter_patterns, on_admit=self.count_polled
+            self.config.event_source_arn,
+            self.config.filter_patterns,
+            on_admit=self.count_polled,
+            already_done=done_above.covers if done_above else None,
+            label=self.where,
         )
 
     @property
@@ -176,7 +192,7 @@ class ShardParts:
 
     def checkpointer(self, capacity: int = 0) -> ShardCheckpointer:
         """The shard's one checkpointer: finished records become ``commit`` calls."""
-        return ShardCheckpointer(self.commit, capacity)
+        return ShardCheckpointer(self.commit, capacity, progress=self.progress, resume=self.resume)
 
     def processor(
         self,

@@ -26,6 +26,10 @@ while it runs, at ``runner.console_url``.
 or from the command line: ``streamkit run --endpoint-url URL [--state-dir DIR]``, which runs
 until SIGINT/SIGTERM and then stops cleanly (an in-flight batch gets a short grace period to
 finish; otherwise it is abandoned without a checkpoint and read again next time).
+
+A running runner holds its state directory (:mod:`.state_lock`): a second runner on the same
+directory, or one started while the workers of a killed runner still run, waits a few seconds
+and then refuses to start (:class:`~.state_lock.StateDirectoryBusyError`).
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ from streamkit.local.esm.destinations import DeliveryPolicy
 from streamkit.local.esm.mapping import InvokerFactory, MappingWorker, WorkerSettings
 from streamkit.local.esm.processing_results import ProcessingResultReporter
 from streamkit.local.esm.processor import Invoker, RetryDelay
+from streamkit.local.esm.state_lock import StateDirectoryBusyError, StateDirectoryLock
 from streamkit.local.esm.stats import MappingState, MappingStats
 from streamkit.local.invoker.log_shipper import LogShipper, logs_client
 from streamkit.streams.throttling import IdleBackoff, ShardReadGate, ThrottleBackoff
@@ -83,9 +88,13 @@ class Runner:
         clock: Callable[[], float] = time.time,
         ship_logs: bool = True,
         console: str | None = None,
+        lock_timeout: float = 10.0,
     ) -> None:
         self.endpoint_url = endpoint_url
         self.state_dir = Path(state_dir)
+        # Taken by start()/run(), held by the function workers too (see state_lock).
+        self.state_lock = StateDirectoryLock(self.state_dir)
+        self.lock_timeout = lock_timeout
         self.region = (
             region
             or os.environ.get("AWS_REGION")
@@ -182,6 +191,7 @@ class Runner:
             region=self.region,
             max_concurrency=max_concurrency,
             log_shipper=self.log_shipper,
+            hold_fds=() if self.state_lock.fd is None else (self.state_lock.fd,),
         )
         try:
             invoker.warm()
@@ -199,6 +209,7 @@ class Runner:
         """Reconcile once, then keep reconciling on a background thread."""
         if self._thread is not None:
             raise RuntimeError("runner already started")
+        self.state_lock.acquire(self.lock_timeout)
         self._start_console()
         self.reconcile()
         self._thread = threading.Thread(target=self._loop, name="streamkit-runner", daemon=True)
@@ -207,6 +218,7 @@ class Runner:
 
     def run(self) -> None:
         """Reconcile until :meth:`request_stop` / :meth:`stop`; blocking."""
+        self.state_lock.acquire(self.lock_timeout)
         self._start_console()
         self.reconcile()
         self._loop()
@@ -240,6 +252,7 @@ class Runner:
         if self.log_shipper is not None:
             self.log_shipper.close()
         self.checkpoints.close()
+        self.state_lock.release()  # the workers are gone: the directory is free
 
     def __enter__(self) -> Runner:
         return self.start()
@@ -449,6 +462,9 @@ def cli_main(args: argparse.Namespace) -> int:
         LOG.info("streamkit console: %s", runner.console_url)
     try:
         runner.run()
+    except StateDirectoryBusyError as exc:
+        print(f"streamkit run: {exc}", file=sys.stderr)
+        return 2
     finally:
         runner.stop()
         runner.log_status()

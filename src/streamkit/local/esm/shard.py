@@ -1,7 +1,7 @@
 """One shard of a mapping, on its own thread: resume after the checkpoint, run the loop.
 
 A :class:`ShardWorker` resumes after the shard's checkpoint (or at the mapping's
-StartingPosition) and hands the reader to the loop the mapping's settings call for
+StartingPosition), skipping records its lanes had finished above it, and hands the reader to the loop the mapping's settings call for
 (:mod:`streamkit.local.esm.pipeline`): one batch at a time, ParallelizationFactor lanes
 (:mod:`streamkit.local.esm.lanes`), or tumbling windows (:mod:`streamkit.local.esm.windows`).
 Unexpected errors (the endpoint went away) restart it from the checkpoint after a jittered
@@ -15,6 +15,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from streamkit.exceptions import StreamNotFoundError
+from streamkit.local.esm.checkpoints import ShardProgress
 from streamkit.local.esm.lanes import LaneScheduler
 from streamkit.local.esm.pipeline import MappingPipeline, run_sequential
 from streamkit.local.esm.stats import Counter, MappingState, MappingStats
@@ -98,32 +99,44 @@ class ShardWorker:
                 self.stats.note_error(f"{type(exc).__name__}: {exc}")
                 self.stop.wait(delay)
 
-    def _start_position(self) -> StartPosition:
+    def _start_position(self) -> tuple[StartPosition, ShardProgress | None]:
+        """Where to read from, and what was done at the last run (None: a fresh start)."""
         store = self.settings.checkpoints
         checkpoint = store.load(self.config.uuid, self.config.event_source_arn, self.shard.shard_id)
         if checkpoint is not None and checkpoint.stream_label == self.stream_label:
-            return StartPosition.after(checkpoint.sequence_number)
+            if checkpoint.sequence_number:
+                return StartPosition.after(checkpoint.sequence_number), checkpoint.progress
+            # Only records above a watermark were done (faster lanes): read from the start
+            # again and skip them.
+            return self._initial_position(), checkpoint.progress
         if checkpoint is not None:
             LOG.warning(
                 "mapping %s shard %s: ignoring a checkpoint of stream generation %s (now %s)",
                 self.config.uuid[:8], self.shard.shard_id, checkpoint.stream_label, self.stream_label,
             )  # fmt: skip
+        return self._initial_position(), None
+
+    def _initial_position(self) -> StartPosition:
         if self.shard.parent_shard_id is not None:
             return StartPosition("TRIM_HORIZON")  # a child continues where its parent ended
         return StartPosition(self.config.starting_position)
 
     def _commit(self, sequence_number: str) -> None:
+        self._save(ShardProgress(sequence_number))
+
+    def _save(self, progress: ShardProgress) -> None:
         self.settings.checkpoints.save(
             self.config.uuid,
             self.config.event_source_arn,
             self.shard.shard_id,
             stream_label=self.stream_label,
-            sequence_number=sequence_number,
+            sequence_number=progress.watermark or "",
+            done_above=progress.done_above,
         )
 
     def _process_from_checkpoint(self) -> None:
         config = self.config
-        start = self._start_position()
+        start, resume = self._start_position()
         reader = ShardReader(
             self.settings.streams_client,
             config.event_source_arn,
@@ -134,7 +147,9 @@ class ShardWorker:
             stop=self.stop,
             on_throttle=self._count_throttle,
         )
-        parts = self.pipeline.shard(self.shard.shard_id, self.stop, self._commit)
+        parts = self.pipeline.shard(
+            self.shard.shard_id, self.stop, self._commit, progress=self._save, resume=resume
+        )
         if reader.acquire():
             parts.note_gap()
         LOG.info(

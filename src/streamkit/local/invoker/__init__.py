@@ -41,7 +41,7 @@ import os
 import queue
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from streamkit.exceptions import FunctionCodeError
@@ -103,7 +103,10 @@ class FunctionInvoker:
         credentials: Mapping[str, str] = DEFAULT_CREDENTIALS,
         init_timeout_s: float = INIT_TIMEOUT_S,
         log_shipper: LogShipper | None = None,
+        hold_fds: Sequence[int] = (),
     ) -> None:
+        """``hold_fds``: descriptors every worker keeps open while it lives (a runner's lock
+        on its state directory)."""
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be at least 1, got {max_concurrency}")
         self._function = function
@@ -119,6 +122,7 @@ class FunctionInvoker:
         self._python = worker_python(function)
         # Each worker's output also goes to CloudWatch Logs when set, as Lambda ships it.
         self._log_shipper = log_shipper
+        self._hold_fds = tuple(hold_fds)
 
     @property
     def function(self) -> LoadedFunction:
@@ -192,7 +196,7 @@ class FunctionInvoker:
                 env["AWS_LAMBDA_LOG_GROUP_NAME"], env["AWS_LAMBDA_LOG_STREAM_NAME"]
             )
         try:
-            worker = Worker(self._function, env, self._python, on_line)
+            worker = Worker(self._function, env, self._python, on_line, hold_fds=self._hold_fds)
         except OSError as exc:  # e.g. the code directory was deleted under us
             raise FunctionCodeError(
                 self._spec.name,

@@ -1,6 +1,15 @@
 """One worker subprocess: starting it, the frame protocol on its pipes, and ending it.
 
 The frame format and the messages are described in ``streamkit.local.invoker._worker_main``.
+
+Workers die with the process that started them, even when it is killed with SIGKILL and
+cannot clean up: each worker gets the read end of one pipe whose write end only this process
+holds (:func:`parent_watch_fd`, never written). When this process ends, however it ends, the
+kernel closes the write end, the worker reads EOF on a watcher thread and SIGKILLs its own
+process group (itself and whatever its handler started). ``prctl(PR_SET_PDEATHSIG)`` is not
+used: it fires when the *thread* that started the worker exits, and workers outlive the lane
+threads that start them. ``hold_fds`` are descriptors a worker keeps open for its whole life
+(the runner's lock on its state directory, so a new runner waits for the old workers too).
 """
 
 from __future__ import annotations
@@ -13,7 +22,7 @@ import struct
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
 from typing import IO, Any
@@ -39,6 +48,21 @@ _SIGNAL_WORDS = {
 }
 
 
+_watch_lock = threading.Lock()
+_watch_pipe: tuple[int, int] | None = None
+
+
+def parent_watch_fd() -> int:
+    """The read end of this process's parent-watch pipe (made once; both ends are
+    non-inheritable, so only workers given it in ``pass_fds`` get the read end, and no child
+    ever gets the write end, which stays open until this process ends)."""
+    global _watch_pipe
+    with _watch_lock:
+        if _watch_pipe is None:
+            _watch_pipe = os.pipe()
+        return _watch_pipe[0]
+
+
 class Worker:
     """One worker subprocess: the protocol pipe, the log pipe, and how to end it."""
 
@@ -48,15 +72,22 @@ class Worker:
         env: Mapping[str, str],
         python: WorkerPython | None = None,
         on_line: Callable[[str], None] | None = None,
+        *,
+        hold_fds: Sequence[int] = (),
     ) -> None:
-        """``python``: the interpreter to run (default: the function's declared runtime's)."""
+        """``python``: the interpreter to run (default: the function's declared runtime's);
+        ``hold_fds``: descriptors the worker keeps open until it exits (see the module doc)."""
         python = python or worker_python(function)
-        sites = [arg for path in python.site_dirs for arg in ("--site-dir", path)]
+        watch = parent_watch_fd()
+        options = ["--watch-fd", str(watch)]
+        options += [arg for fd in hold_fds for arg in ("--hold-fd", str(fd))]
+        options += [arg for path in python.site_dirs for arg in ("--site-dir", path)]
         self.started = time.monotonic()
         self.process = subprocess.Popen(
             # -P: keep the worker script's directory off sys.path; -u: unbuffered stdout and
             # stderr, so output reaches the log pipe in order and survives a kill.
-            [python.executable, "-P", "-u", str(WORKER_MAIN), *sites],
+            [python.executable, "-P", "-u", str(WORKER_MAIN), *options],
+            pass_fds=(watch, *hold_fds),
             cwd=function.code_dir,
             env=dict(env),
             stdin=subprocess.PIPE,

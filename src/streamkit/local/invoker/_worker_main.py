@@ -26,6 +26,12 @@ then the raw body.
   ``END RequestId: <id>`` to the log pipe, so the parent knows the invoke's output is complete.
 
 EOF on the protocol pipe means "stop": the worker exits 0.
+
+Options, in this order: ``--watch-fd FD`` (a pipe the parent never writes: EOF on it means the
+parent is gone, even killed with SIGKILL, and the worker SIGKILLs its own process group at
+once, mid-invoke too, so no batch of a dead runner goes on running beside its successor's),
+``--hold-fd FD`` (repeated: kept open, not inherited by the handler's children, until exit),
+``--site-dir DIR`` (repeated).
 """
 
 from __future__ import annotations
@@ -39,9 +45,11 @@ import logging
 import math
 import os
 import resource
+import signal
 import site
 import struct
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -326,7 +334,38 @@ def _end_of_output(request_id: str) -> None:
         os.write(1, f"END RequestId: {request_id}\n".encode())
 
 
+def _die_with_parent(fd: int) -> None:
+    """Watch the parent-watch pipe on a daemon thread; at EOF, end this process group."""
+    os.set_inheritable(fd, False)
+
+    def watch() -> None:
+        with contextlib.suppress(OSError):
+            while os.read(fd, 64):  # the parent never writes; b"" is EOF
+                pass
+        # The worker leads its own process group (the parent starts it in a new session):
+        # the group is this worker and whatever its handler started. Anything else: just exit.
+        if os.getpgid(0) == os.getpid():
+            os.killpg(0, signal.SIGKILL)
+        os._exit(137)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _options(arguments: list[str]) -> tuple[dict[str, list[str]], list[str]]:
+    """``--name VALUE`` pairs from the front of ``arguments``; the rest."""
+    options: dict[str, list[str]] = {"--watch-fd": [], "--hold-fd": [], "--site-dir": []}
+    while len(arguments) >= 2 and arguments[0] in options:
+        options[arguments[0]].append(arguments[1])
+        arguments = arguments[2:]
+    return options, arguments
+
+
 def main() -> int:
+    options, _rest = _options(sys.argv[1:])
+    for fd in options["--watch-fd"]:  # first of all: a slow import must not outlive the parent
+        _die_with_parent(int(fd))
+    for fd in options["--hold-fd"]:
+        os.set_inheritable(int(fd), False)  # held until exit; the handler's children never get it
     channel = _take_over_stdio()
     task_root = os.path.realpath(os.environ.get("LAMBDA_TASK_ROOT") or os.getcwd())
     context_class = _load_context_class()
@@ -337,10 +376,8 @@ def main() -> int:
     sys.path.insert(0, task_root)
     # On an interpreter other than the runner's, the runner's site-packages (boto3, as Lambda's
     # /var/runtime provides it) come after everything else: ``--site-dir DIR``, repeated.
-    arguments = sys.argv[1:]
-    while len(arguments) >= 2 and arguments[0] == "--site-dir":
-        site.addsitedir(arguments[1])
-        arguments = arguments[2:]
+    for directory in options["--site-dir"]:
+        site.addsitedir(directory)
     try:
         handler = _load_handler(os.environ.get("_HANDLER", ""), task_root)
     except Exception as exc:  # a _Fault, or anything raised by the module's init code
