@@ -12,25 +12,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-REPORT = ROOT / "RELIABILITY.md"
-BEGIN, END = "<!-- chaos:begin -->", "<!-- chaos:end -->"
-
-for _name, _value in {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REGION": "us-east-1",
-    "AWS_EC2_METADATA_DISABLED": "true",
-}.items():
-    os.environ.setdefault(_name, _value)
+from _reliability_doc import emulator, today, write_section
 
 
 def main() -> int:
@@ -39,7 +26,6 @@ def main() -> int:
     from tests.helpers import AwsClients
     from tests.reliability.scenarios import HEADER, SCENARIOS, run_scenario, scenario_factory
 
-    from streamkit.local.emulator import Emulator
     from streamkit.local.faults import FaultsClient
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -51,10 +37,10 @@ def main() -> int:
 
     rows: list[str] = []
     balanced = True
-    with Emulator() as emulator, tempfile.TemporaryDirectory() as state:
-        aws = AwsClients(emulator.endpoint_url)
-        faults = FaultsClient(emulator.endpoint_url)
-        make, made = scenario_factory(aws, emulator.endpoint_url, Path(state))
+    with emulator() as emu, tempfile.TemporaryDirectory() as state:
+        aws = AwsClients(emu.endpoint_url)
+        faults = FaultsClient(emu.endpoint_url)
+        make, made = scenario_factory(aws, emu.endpoint_url, Path(state))
 
         for name in SCENARIOS:
             if args.only and args.only not in name:
@@ -73,7 +59,7 @@ def main() -> int:
     body = "\n".join(
         [
             f"Command: `python scripts/chaos.py{f' --repeat {args.repeat}' if args.repeat > 1 else ''}`"
-            f" ({time.strftime('%Y-%m-%d')}), embedded emulator, in-process Runner, "
+            f" ({today()}), embedded emulator, in-process Runner, "
             "BatchSize 10, MaximumRetryAttempts 1, BisectBatchOnFunctionError, SQS on-failure "
             "destination. CI runs the same scenarios: `pytest tests/reliability`.",
             "",
@@ -83,19 +69,8 @@ def main() -> int:
     )
     print(body)
     if not args.no_write:
-        _write_section(body)
+        write_section("chaos", body, "Fault scenarios")
     return 0 if balanced else 1
-
-
-def _write_section(body: str) -> None:
-    text = REPORT.read_text() if REPORT.exists() else "# Reliability\n"
-    section = f"{BEGIN}\n{body}\n{END}"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip() + "\n\n## Fault scenarios\n\n" + section + "\n"
-    REPORT.write_text(text)
 
 
 if __name__ == "__main__":

@@ -26,15 +26,12 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from importlib import metadata
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-REPORT = ROOT / "RELIABILITY.md"
-BEGIN, END = "<!-- audit:begin -->", "<!-- audit:end -->"
+from _reliability_doc import today, write_section
 
 
 def installed() -> dict[str, str]:
@@ -107,7 +104,7 @@ def main() -> int:
         else:
             latest_ok.append(f"{name} {version}")
     lines = [
-        f"Command: `python scripts/dependency_audit.py` ({time.strftime('%Y-%m-%d')}), over the "
+        f"Command: `python scripts/dependency_audit.py` ({today()}), over the "
         f"{len(packages)} distributions installed in `.venv` by `make venv` (streamkit's `[dev]` extra, "
         "which includes `[local]` and `[xray]`).",
         "",
@@ -123,14 +120,7 @@ def main() -> int:
     body = "\n".join(lines)
     print(body)
     if not args.no_write:
-        text = REPORT.read_text() if REPORT.exists() else "# Reliability\n"
-        section = f"{BEGIN}\n{body}\n{END}"
-        if BEGIN in text and END in text:
-            head, rest = text.split(BEGIN, 1)
-            text = head + section + rest.split(END, 1)[1]
-        else:
-            text = text.rstrip() + "\n\n## Dependency vulnerabilities\n\n" + section + "\n"
-        REPORT.write_text(text)
+        write_section("audit", body, "Dependency vulnerabilities")
     return 1 if vulnerable or pip_audit_vulnerable else 0
 
 
