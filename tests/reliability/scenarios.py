@@ -73,6 +73,7 @@ class Accounting:
     faults_fired: int = 0
     faults_added: int = 0
     note: str = ""  # what else the scenario checked (e.g. the runner's reported gap)
+    order_observable: bool = True  # False: the effects do not show per-item order ("n/a")
 
     @property
     def balanced(self) -> bool:
@@ -86,7 +87,8 @@ class Accounting:
     def row(self) -> str:
         return (
             f"| {self.scenario} | {self.written} | {self.processed_once} | "
-            f"{self.allowed_duplicates} | {self.unexpected_duplicates} | {self.order_violations} | "
+            f"{self.allowed_duplicates} | {self.unexpected_duplicates} | "
+            f"{self.order_violations if self.order_observable else 'n/a'} | "
             f"{self.in_dlq} | {self.recovery_s:.1f} | {self.faults_fired} | "
             f"{'yes' if self.balanced else 'NO'} |"
         )
