@@ -102,6 +102,18 @@ def judge(samples: list[dict[str, Any]], latencies: list[tuple[float, float]]) -
             "rss_flat": b <= a * 1.2 + 1,
             "fds_flat": fb <= fa + 8,
         }
+    # The emulator is a data store: it keeps every item, every stream record (24 h) and every
+    # log line shipped to it, so at a steady write rate its RSS grows linearly with the writes
+    # (the runner and the workers store nothing: the 20 % bound above holds for them). Its
+    # test is that the growth per write does not rise: the last quarter's KB per write, by
+    # least squares, at most 1.5 x the second quarter's (+0.5 KB), unless it stays within the
+    # bound the others get (short runs: a 1 MB arena step is noise over 150 writes). A leak that grows with
+    # what is stored (a copy per request of a growing structure) raises it; the measured
+    # storage cost of a write (``calibrate``) says how much of it is the data itself.
+    slope_a, slope_b = _kb_per_write(early), _kb_per_write(late)
+    emulator = verdict["emulator"]
+    emulator["kb_per_write"] = [round(slope_a, 2), round(slope_b, 2)]
+    emulator["rss_flat"] = emulator["rss_flat"] or slope_b <= 1.5 * slope_a + 0.5
     lat_early = [ms for t, ms in latencies if start + q <= t <= start + 2 * q]
     lat_late = [ms for t, ms in latencies if t >= start + 3 * q]
     p50a, p50b = _median(lat_early), _median(lat_late)
@@ -111,6 +123,29 @@ def judge(samples: list[dict[str, Any]], latencies: list[tuple[float, float]]) -
         verdict[n]["rss_flat"] and verdict[n]["fds_flat"] for n in ("emulator", "runner", "workers")
     )
     return verdict
+
+
+def _kb_per_write(window: list[dict[str, Any]]) -> float:
+    """Least-squares slope of the emulator's RSS (KB) against the writes so far."""
+    points = [(s["written"], s["emulator_rss_mb"] * 1024) for s in window if "written" in s]
+    if len(points) < 2:
+        return 0.0
+    mx = statistics.fmean(x for x, _ in points)
+    my = statistics.fmean(y for _, y in points)
+    den = sum((x - mx) ** 2 for x, _ in points)
+    return sum((x - mx) * (y - my) for x, y in points) / den if den else 0.0
+
+
+def calibrate(aws: Any, emulator_pid: int, table: str, writes: int = 1000) -> float:
+    """KB of emulator RSS per item written to a stream table with no consumer: what storing
+    one write (the item and its stream record) costs, measured in the same run."""
+    from tests.helpers.streams import create_stream_table
+
+    create_stream_table(aws.dynamodb, table, view_type="NEW_AND_OLD_IMAGES")
+    before = _rss_mb(emulator_pid)
+    for i in range(writes):
+        aws.dynamodb.put_item(TableName=table, Item={"pk": {"S": f"c{i}"}})
+    return (_rss_mb(emulator_pid) - before) * 1024 / writes
 
 
 def plot(samples: list[dict[str, Any]], latencies: list[tuple[float, float]], path: Path) -> None:
@@ -220,6 +255,7 @@ def main() -> int:
                 i += 1
                 if time.monotonic() >= next_sample:
                     point = sample(emulator_pid)
+                    point["written"] = i
                     point["report_queue_depth"] = depth()
                     samples.append(point)
                     next_sample += 2.0
@@ -233,6 +269,9 @@ def main() -> int:
             point["report_queue_depth"] = depth()
             samples.append(point)
             runner_stats = runner.stats()
+            storage_kb = calibrate(
+                aws, emulator_pid, s.unique_name("calibrate"), writes=max(100, min(1000, i // 4))
+            )
             shards = aws.dynamodbstreams.describe_stream(StreamArn=s.stream_arn)[
                 "StreamDescription"
             ]["Shards"]
@@ -255,6 +294,7 @@ def main() -> int:
             "max": round(all_lat[-1] if all_lat else 0.0, 1),
         },
         "verdict": verdict,
+        "storage_kb_per_write": round(storage_kb, 2),
         "runner_stats": runner_stats,
         "shards": shards,
         "samples": samples,
@@ -274,6 +314,14 @@ def main() -> int:
     ]
     for name in ("emulator", "runner", "workers"):
         v = verdict[name]
+        if name == "emulator":
+            ka, kb = v["kb_per_write"]
+            lines.append(
+                f"| emulator | {v['rss_mb'][0]} -> {v['rss_mb'][1]} ({ka} -> {kb} KB per write; "
+                f"storing a write costs {result['storage_kb_per_write']} KB) | "
+                f"{v['fds'][0]} -> {v['fds'][1]} | {'yes' if v['rss_flat'] and v['fds_flat'] else 'NO'} |"
+            )  # fmt: skip
+            continue
         lines.append(
             f"| {name} | {v['rss_mb'][0]} -> {v['rss_mb'][1]} | {v['fds'][0]} -> {v['fds'][1]} | "
             f"{'yes' if v['rss_flat'] and v['fds_flat'] else 'NO'} |"
