@@ -54,7 +54,10 @@ def project_json(name: str) -> dict[str, object] | None:
 
 def run_pip_audit() -> tuple[str, int, int]:
     """(summary, audited, vulnerable) from pip-audit over this interpreter's packages."""
-    binary = shutil.which("pip-audit")
+    # The one next to this interpreter first: `.venv/bin/python scripts/...` runs without the
+    # virtualenv's bin/ on PATH.
+    beside = Path(sys.executable).parent / "pip-audit"
+    binary = str(beside) if beside.exists() else shutil.which("pip-audit")
     if binary is None:
         return "pip-audit is not installed (`pip install pip-audit`)", 0, 0
     result = subprocess.run(
@@ -105,8 +108,9 @@ def main() -> int:
             latest_ok.append(f"{name} {version}")
     lines = [
         f"Command: `python scripts/dependency_audit.py` ({today()}), over the "
-        f"{len(packages)} distributions installed in `.venv` by `make venv` (streamkit's `[dev]` extra, "
-        "which includes `[local]` and `[xray]`).",
+        f"{len(packages)} distributions installed in `.venv` (`make venv`: streamkit's `[dev]` extra, "
+        "which includes `[local]` and `[xray]`; plus pip-audit and its own dependencies when it "
+        "is installed).",
         "",
         f"- pip-audit: {pip_audit}.",
         f"- PyPI advisory data for the installed release (project JSON): {len(latest_ok)} audited "
