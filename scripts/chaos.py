@@ -81,7 +81,7 @@ def main() -> int:
             "ReportBatchItemFailures), BisectBatchOnFunctionError, SQS on-failure destination; "
             "the platform rows run `handlers/order_events` with the recommended settings "
             "(MaximumRetryAttempts 10). CI runs the same scenarios, smaller (2 kills, a 3 s "
-            "outage, a 150-record backlog, the four sinks at once only): `pytest tests/reliability`.",
+            "outage, a 100-record backlog, fewer store faults, the four sinks at once only): `pytest tests/reliability`.",
             "",
             HEADER,
             *rows,
