@@ -186,13 +186,35 @@ def run_platform_scenario(
 ) -> Accounting:
     from scripts.redis_server import start_redis
 
+    sinks = PLATFORM_SCENARIOS[name]
+    servers = [start_redis()]  # this scenario's own redis-server(s): all stopped on the way out
+    try:
+        return _run_platform(name, sinks, servers, aws, endpoint_url, faults, state_dir, unique,
+                             orders, timeout)  # fmt: skip
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def _run_platform(
+    name: str,
+    sinks: tuple[str, ...],
+    servers: list[Any],
+    aws: AwsClients,
+    endpoint_url: str,
+    faults: FaultsClient,
+    state_dir: Path,
+    unique: Callable[[str], str],
+    orders: int,
+    timeout: float,
+) -> Accounting:
+    from scripts.redis_server import start_redis
+
     from streamkit.local.esm.runner import Runner
     from tests.helpers.runner_scenario import FAST
 
-    sinks = PLATFORM_SCENARIOS[name]
-    server = start_redis()
-    port = server.port
-    redis_url = server.url
+    port = servers[0].port
+    redis_url = servers[0].url
     p = _build(aws, unique, redis_url)
     uuid = aws.lambda_.create_event_source_mapping(
         EventSourceArn=p.stream_arn, FunctionName=p.function, StartingPosition="TRIM_HORIZON",
@@ -222,7 +244,7 @@ def run_platform_scenario(
         if "Step Functions" in sinks:
             add("stepfunctions", "StartExecution", p.state_machine)
         if "Redis" in sinks:
-            server.stop()
+            servers[0].stop()
         for order_id in ids:
             aws.dynamodb.put_item(TableName=p.orders, Item=_order(order_id, "PLACED", 1))
         for order_id in ids:
@@ -230,7 +252,7 @@ def run_platform_scenario(
         if "Redis" in sinks:
             # Down until the cache target has failed a record, then back on the same port.
             runner.wait_until(lambda st: st[uuid]["failed"] >= 1, timeout=timeout)
-            server = start_redis(port)
+            servers.append(start_redis(port))
             recovered_from = time.monotonic()
         changes = 2 * orders
         runner.wait_until(
@@ -249,10 +271,7 @@ def run_platform_scenario(
                 faults.clear(rule_id)
         with contextlib.suppress(ClientError):
             aws.lambda_.update_event_source_mapping(UUID=uuid, Enabled=False)
-    try:
-        effects = _effects(p, endpoint_url, server.url)
-    finally:
-        server.stop()
+    effects = _effects(p, endpoint_url, redis_url)
     return _account(name, p, ids, effects, stats, armed, recovered_from, accounted_at, fired,
                     len(rules) + ("Redis" in sinks))  # fmt: skip
 
