@@ -26,15 +26,12 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from importlib import metadata
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-REPORT = ROOT / "RELIABILITY.md"
-BEGIN, END = "<!-- audit:begin -->", "<!-- audit:end -->"
+from _reliability_doc import today, write_section
 
 
 def installed() -> dict[str, str]:
@@ -57,7 +54,10 @@ def project_json(name: str) -> dict[str, object] | None:
 
 def run_pip_audit() -> tuple[str, int, int]:
     """(summary, audited, vulnerable) from pip-audit over this interpreter's packages."""
-    binary = shutil.which("pip-audit")
+    # The one next to this interpreter first: `.venv/bin/python scripts/...` runs without the
+    # virtualenv's bin/ on PATH.
+    beside = Path(sys.executable).parent / "pip-audit"
+    binary = str(beside) if beside.exists() else shutil.which("pip-audit")
     if binary is None:
         return "pip-audit is not installed (`pip install pip-audit`)", 0, 0
     result = subprocess.run(
@@ -107,9 +107,10 @@ def main() -> int:
         else:
             latest_ok.append(f"{name} {version}")
     lines = [
-        f"Command: `python scripts/dependency_audit.py` ({time.strftime('%Y-%m-%d')}), over the "
-        f"{len(packages)} distributions installed in `.venv` by `make venv` (streamkit's `[dev]` extra, "
-        "which includes `[local]` and `[xray]`).",
+        f"Command: `python scripts/dependency_audit.py` ({today()}), over the "
+        f"{len(packages)} distributions installed in `.venv` (`make venv`: streamkit's `[dev]` extra, "
+        "which includes `[local]` and `[xray]`; plus pip-audit and its own dependencies when it "
+        "is installed).",
         "",
         f"- pip-audit: {pip_audit}.",
         f"- PyPI advisory data for the installed release (project JSON): {len(latest_ok)} audited "
@@ -123,14 +124,7 @@ def main() -> int:
     body = "\n".join(lines)
     print(body)
     if not args.no_write:
-        text = REPORT.read_text() if REPORT.exists() else "# Reliability\n"
-        section = f"{BEGIN}\n{body}\n{END}"
-        if BEGIN in text and END in text:
-            head, rest = text.split(BEGIN, 1)
-            text = head + section + rest.split(END, 1)[1]
-        else:
-            text = text.rstrip() + "\n\n## Dependency vulnerabilities\n\n" + section + "\n"
-        REPORT.write_text(text)
+        write_section("audit", body, "Dependency vulnerabilities")
     return 1 if vulnerable or pip_audit_vulnerable else 0
 
 

@@ -25,16 +25,12 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from hypothesis import HealthCheck, given, settings
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from _reliability_doc import today, write_section
 
 if TYPE_CHECKING:
     from tests.fuzz.targets import Target
-
-REPORT = ROOT / "RELIABILITY.md"
-BEGIN, END = "<!-- fuzz:begin -->", "<!-- fuzz:end -->"
 
 
 def run_hypothesis(target: Target, cases: int) -> tuple[Counter[str], list[str], float]:
@@ -218,7 +214,7 @@ def main() -> int:
     lines = [
         f"Command: `python scripts/fuzz.py --cases {args.cases}"
         + (f" --atheris-runs {args.atheris_runs}" if args.atheris_runs else "")
-        + f"` ({time.strftime('%Y-%m-%d')}, Python {platform.python_version()}).",
+        + f"` ({today()}, Python {platform.python_version()}).",
         "",
         "| Target | Engine | Cases | Contract broken | Outcomes | Seconds |",
         "|---|---|---:|---:|---|---:|",
@@ -238,19 +234,8 @@ def main() -> int:
     table = "\n".join(lines)
     print(table)
     if not args.no_write:
-        _write_section(table)
+        write_section("fuzz", table, "Bad input, with counts")
     return 1 if broken_total else 0
-
-
-def _write_section(body: str) -> None:
-    text = REPORT.read_text() if REPORT.exists() else "# Reliability\n"
-    section = f"{BEGIN}\n{body}\n{END}"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip() + "\n\n## Bad input, with counts\n\n" + section + "\n"
-    REPORT.write_text(text)
 
 
 if __name__ == "__main__":
