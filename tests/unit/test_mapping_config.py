@@ -276,9 +276,11 @@ def test_from_api_rejects_a_stored_out_of_range_mapping() -> None:
         MappingConfig.from_api(api_mapping(BatchSize=20000))
 
 
-def test_worker_settings_ignore_enabled_and_last_modified() -> None:
+def test_the_restart_key_ignores_enabled_and_last_modified() -> None:
     base = MappingConfig.from_api(api_mapping())
     toggled = MappingConfig.from_api(api_mapping(State="Disabled", LastModified=1800000000.0))
     resized = MappingConfig.from_api(api_mapping(BatchSize=5))
-    assert base.worker_settings() == toggled.worker_settings()
-    assert base.worker_settings() != resized.worker_settings()
+    assert base.restart_key() == toggled.restart_key()
+    assert base.restart_key() != resized.restart_key()
+    assert base.changed_fields(toggled) == []
+    assert base.changed_fields(resized) == ["batch_size"]

@@ -27,7 +27,7 @@ from tests.helpers.fake_streams import FakeStreamsClient
 from streamkit.local.esm.checkpoints import CheckpointStore
 from streamkit.local.esm.config import MappingConfig
 from streamkit.local.esm.destinations import DeliveryPolicy
-from streamkit.local.esm.pipeline import wire_mapping
+from streamkit.local.esm.pipeline import Pacing, wire_mapping
 from streamkit.local.esm.windows import MAX_STATE_BYTES, Window, WindowedShard
 from streamkit.streams.reader import ShardReader, StartPosition
 from streamkit.streams.throttling import IdleBackoff
@@ -113,10 +113,12 @@ def windowed(
         invoker=invoker,
         stats=stats,
         destination=destination,
-        retry_delay=NO_DELAY,
-        delivery=DeliveryPolicy(initial_delay=0.0, max_delay=0.0),
-        idle_backoff=lambda: IdleBackoff(min_delay=0.001, max_delay=0.002),
-        clock=clock,
+        pacing=Pacing(
+            retry_delay=NO_DELAY,
+            delivery=DeliveryPolicy(initial_delay=0.0, max_delay=0.0),
+            idle_backoff=lambda: IdleBackoff(min_delay=0.001, max_delay=0.002),
+            clock=clock,
+        ),
     ).shard(
         shard_id,
         stop,

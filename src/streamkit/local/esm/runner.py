@@ -31,7 +31,6 @@ finish; otherwise it is abandoned without a checkpoint and read again next time)
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import functools
 import logging
 import os
@@ -48,12 +47,18 @@ from streamkit.exceptions import InvalidParameterValueError
 from streamkit.local.esm.checkpoints import CheckpointStore
 from streamkit.local.esm.config import MappingConfig, is_dynamodb_stream_arn
 from streamkit.local.esm.destinations import DeliveryPolicy
-from streamkit.local.esm.mapping import InvokerFactory, MappingWorker, WorkerSettings
+from streamkit.local.esm.mapping import (
+    InvokerFactory,
+    MappingWorker,
+    StreamAccess,
+    WorkerSettings,
+)
+from streamkit.local.esm.pipeline import Pacing
 from streamkit.local.esm.processing_results import ProcessingResultReporter
 from streamkit.local.esm.processor import Invoker, RetryDelay
 from streamkit.local.esm.stats import MappingState, MappingStats
 from streamkit.local.invoker.log_shipper import LogShipper, logs_client
-from streamkit.streams.throttling import IdleBackoff, ShardReadGate, ThrottleBackoff
+from streamkit.streams.throttling import IdleBackoff, ThrottleBackoff
 
 __all__ = ["Runner", "cli_main"]
 
@@ -100,18 +105,19 @@ class Runner:
         self._client_factory = client_factory or self._make_client
         self.checkpoints = CheckpointStore(self.state_dir)
         self.settings = WorkerSettings(
-            streams_client=self.client("dynamodbstreams"),
-            client_for=self.client,
+            streams=StreamAccess(
+                self.client("dynamodbstreams"), backoff=throttle_backoff or ThrottleBackoff()
+            ),
             checkpoints=self.checkpoints,
             invoker_factory=invoker_factory or self._load_function,
-            state_dir=self.state_dir,
+            client_for=self.client,
+            pacing=Pacing(
+                retry_delay=retry_delay or RetryDelay(),
+                delivery=delivery or DeliveryPolicy(),
+                idle_backoff=idle_backoff,
+                clock=clock,  # epoch seconds (record age, tumbling windows); tests may shift it
+            ),
             refresh_interval=reconcile_interval,
-            retry_delay=retry_delay or RetryDelay(),
-            delivery=delivery or DeliveryPolicy(),
-            idle_backoff=idle_backoff,
-            read_gate=ShardReadGate(),  # one per runner: all its mappings take turns per shard
-            throttle_backoff=throttle_backoff or ThrottleBackoff(),
-            clock=clock,  # epoch seconds (record age, tumbling windows); tests may shift it
         )
         # Run only the mappings this accepts (others are treated as absent), e.g. in tests
         # that share an endpoint.
@@ -315,7 +321,7 @@ class Runner:
             self._stop_worker(uuid)
             stats.set_state(MappingState.DISABLED)
             return
-        key = (config.worker_settings(), self._code_version(config.function_arn))
+        key = (config.restart_key(), self._code_version(config.function_arn))
         current = self._workers.get(uuid)
         if current is not None and self._worker_keys.get(uuid) == key:
             return
@@ -401,12 +407,7 @@ def _changes(
     new_key: tuple[Any, ...],
 ) -> list[str]:
     """Names of what changed between two versions of a mapping, for the log."""
-    names = [
-        f.name
-        for f in dataclasses.fields(MappingConfig)
-        if f.name not in ("enabled", "last_modified")
-        and getattr(old, f.name) != getattr(new, f.name)
-    ]
+    names = old.changed_fields(new)
     if old_key is None or old_key[1] != new_key[1]:
         names.append("function code")
     return names or ["unknown"]
