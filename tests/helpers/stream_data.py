@@ -24,7 +24,7 @@ Public helpers:
 - ``large_event(n=10, seed=0)``: items of about 100 KB each (long lists of maps).
 - ``orders_items`` / ``tiny_items`` / ``large_items``: the same items as plain Python values
   (Decimal, bytes, set, list, dict), e.g. to benchmark serialization.
-- ``lambda_record`` (images in DynamoDB JSON) / ``stream_record`` (plain items, encoded) /
+- ``lambda_record`` (images in DynamoDB JSON) / ``numbered_record`` / ``stream_record`` (plain items, encoded) /
   ``make_event`` / ``to_attribute_value`` / ``sequence_number``: build your own.
   ``lambda_record`` is the one builder of a stream record in the tests: every other helper
   that makes one calls it.
@@ -49,6 +49,7 @@ __all__ = [
     "large_item",
     "large_items",
     "make_event",
+    "numbered_record",
     "order_item",
     "orders_event",
     "orders_items",
@@ -202,6 +203,31 @@ def lambda_record(
         record["userIdentity"] = dict(TTL_USER_IDENTITY)
     record.update(extra)
     return record
+
+
+def numbered_record(
+    i: int,
+    key: str = "",
+    *,
+    event_name: str = "MODIFY",
+    image: Mapping[str, Any] | None = None,
+    created: float | None = None,
+    arn: str | None = None,
+) -> dict[str, Any]:
+    """Record ``i`` of a shard, the shape most tests want: a change of item ``key`` (default
+    ``item-<i>``) whose NewImage holds ``pk``, ``i`` and ``image`` (DynamoDB JSON); eventID
+    ``ev-<i>``, SequenceNumber ``sequence_number(i)``, created ``BASE_EPOCH + i``."""
+    key = key or f"item-{i}"
+    return lambda_record(
+        sequence_number(i),
+        keys={"pk": {"S": key}},
+        event_name=event_name,
+        new_image={"pk": {"S": key}, "i": {"N": str(i)}, **(image or {})},
+        created=BASE_EPOCH + i if created is None else created,
+        event_id=f"ev-{i}",
+        size_bytes=40,
+        arn=arn,
+    )
 
 
 def stream_record(
