@@ -214,7 +214,7 @@ def test_from_api_defaults_match_aws() -> None:
     assert config.max_record_age_s == -1
     assert config.parallelization_factor == 1
     assert config.report_batch_item_failures is False
-    assert config.filter_criteria is None
+    assert config.filter_patterns == ()
     assert config.on_failure_destination is None
     assert config.enabled is True
     assert config.starting_position == "TRIM_HORIZON"
@@ -241,7 +241,7 @@ def test_from_api_reads_every_setting() -> None:
     assert config.parallelization_factor == 2
     assert MappingConfig.from_api(api_mapping(TumblingWindowInSeconds=30)).tumbling_window_s == 30
     assert config.report_batch_item_failures is True
-    assert config.filter_criteria == filters
+    assert [json.loads(p) for p in config.filter_patterns] == [{"eventName": ["INSERT"]}]
     assert config.bisect is True
     assert config.on_failure_destination == QUEUE_ARN
     assert config.enabled is False

@@ -341,13 +341,6 @@ class MappingConfig:
             last_modified=str(last_modified),
         )
 
-    @property
-    def filter_criteria(self) -> dict[str, Any] | None:
-        """The Lambda API's ``FilterCriteria`` shape, or None without filters."""
-        if not self.filter_patterns:
-            return None
-        return {"Filters": [{"Pattern": p} for p in self.filter_patterns]}
-
     def restart_key(self) -> tuple[Any, ...]:
         """What the mapping's workers are built from: a change here restarts them (from the
         checkpoint). Every field but ``enabled`` and ``last_modified``, which a restart would

@@ -138,7 +138,6 @@ class Runner:
             else functools.partial(logs_client, endpoint_url, self.region)
         )
         self.log_shipper = LogShipper(logs_factory) if ship_logs else None
-        self.reconciles = 0
         # "[HOST:]PORT" of the web console (streamkit.console), served while the runner runs.
         self.console_bind = console
         self.console: Any = None
