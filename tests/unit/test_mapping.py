@@ -48,6 +48,13 @@ def _settings(
     )
 
 
+def _wait(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met within the timeout"
+        time.sleep(0.01)
+
+
 def _loads(invoker: ScriptedInvoker) -> InvokerFactory:
     """An invoker factory that always hands out ``invoker``."""
     return lambda function_arn, *, max_concurrency: invoker
@@ -82,9 +89,7 @@ def test_a_mapping_reads_a_parent_shard_to_its_end_before_its_children(
     worker = MappingWorker(config, settings, stats)
     worker.start()
     try:
-        deadline = time.monotonic() + 10
-        while stats.snapshot()["succeeded"] < 5 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        _wait(lambda: stats.snapshot()["succeeded"] >= 5)
     finally:
         worker.stop()
     keys = [[r["dynamodb"]["Keys"]["pk"]["S"] for r in event] for event in invoker.events]
@@ -120,14 +125,11 @@ def test_a_mapping_survives_throttling_and_an_expired_iterator(
     streams.put(arn, "a", new_image={})
     worker.start()
     try:
-        deadline = time.monotonic() + 10
-        while stats.snapshot()["succeeded"] < 1 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        _wait(lambda: stats.snapshot()["succeeded"] >= 1)
         streams.expire_iterators()
         streams.fail_next("get_records", "ThrottlingException", times=2)
         streams.put(arn, "b", new_image={})
-        while stats.snapshot()["succeeded"] < 2 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        _wait(lambda: stats.snapshot()["succeeded"] >= 2)
     finally:
         worker.stop()
     assert [[r["dynamodb"]["Keys"]["pk"]["S"] for r in event] for event in invoker.events] == [
@@ -221,21 +223,15 @@ def test_a_vanished_stream_stops_shards_and_function_workers_until_it_is_back(
     streams.put(arn, "a", new_image={})
     worker.start()
 
-    def wait(condition: Callable[[], bool]) -> None:
-        deadline = time.monotonic() + 10
-        while not condition() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert condition()
-
     try:
-        wait(lambda: stats.snapshot()["succeeded"] == 1)
+        _wait(lambda: stats.snapshot()["succeeded"] == 1)
         streams.delete(arn)
-        wait(lambda: stats.snapshot()["shards_running"] == 0 and invokers[0].closed)
+        _wait(lambda: stats.snapshot()["shards_running"] == 0 and invokers[0].closed)
         snapshot = stats.snapshot()
         assert (snapshot["state"], snapshot["last_error"]) == ("error", f"Stream not found: {arn}")
         streams._streams[arn].deleted = False  # it was only briefly unreadable
         streams.put(arn, "b", new_image={})
-        wait(lambda: stats.snapshot()["succeeded"] == 2)
+        _wait(lambda: stats.snapshot()["succeeded"] == 2)
     finally:
         worker.stop()
     assert len(invokers) == 2  # the function was loaded again for the returned stream

@@ -160,7 +160,8 @@ def test_state_is_carried_then_a_final_invoke_closes_the_window(
     invoker = WindowedInvoker(counting)
     with windowed(tmp_path, streams, arn, invoker, clock, batch_size=2) as run:
         run.wait_for(lambda: len(invoker.full_events) == 2, "two aggregation invokes")
-        time.sleep(0.05)
+        polls = streams.calls["get_records"]
+        run.wait_for(lambda: streams.calls["get_records"] >= polls + 3, "three more polls")
         assert len(invoker.full_events) == 2  # the window is open: no final invoke yet
         assert run.store.all() == []  # and nothing checkpointed
         clock.now = BASE + 60  # the window's end passes
