@@ -1,6 +1,8 @@
 """Running one event source mapping: its function, its stream, one thread per shard.
 
-:class:`MappingWorker` is what the runner starts for an enabled mapping. Its supervisor thread
+:class:`MappingWorker` is what the runner starts for an enabled mapping, with the
+:class:`WorkerSettings` all of the runner's mappings share (how it reaches its streams
+(:class:`StreamAccess`), its checkpoints, its function loader and its pacing). Its supervisor thread
 loads the function's deployed code (``fetch_function`` + a warm-up, so broken code is reported
 at once instead of being retried invoke after invoke), describes the stream, and starts a
 :class:`ShardWorker` for every shard whose parent is done (lineage: a parent shard is finished

@@ -1,10 +1,11 @@
 """How a mapping's pipeline is wired, what one shard's processing is built from, and the
 plain (one batch at a time) loop.
 
-:func:`wire_mapping` turns a mapping's settings into its policies once per mapping (a
-:class:`MappingPipeline`); :meth:`MappingPipeline.shard` adds one shard's own parts (its
-id, its stop event, its durable commit). A shard worker reads its shard with a :class:`~streamkit.streams.reader.ShardReader` and
-hands it to one of three loops, by the mapping's settings:
+:func:`wire_mapping` turns a mapping's settings, with the runner's :class:`Pacing`, into
+its policies once per mapping (a :class:`MappingPipeline`); :meth:`MappingPipeline.shard`
+adds one shard's own parts (its id, its stop event, its durable commit). A shard worker
+reads its shard with a :class:`~streamkit.streams.reader.ShardReader` and hands it to one of
+three loops, by the mapping's settings:
 
 - :func:`run_sequential` -- ParallelizationFactor 1, no tumbling window: poll a batch, process
   it, checkpoint, repeat;
