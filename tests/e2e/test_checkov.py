@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from tests.e2e.conftest import REPO, unavailable
+from tests.helpers.terraform import REPO, unavailable
 
 SCRIPT = REPO / "scripts" / "checkov.sh"
 

@@ -28,7 +28,7 @@ import pytest
 from scripts import lambda_codec
 
 from streamkit.local.interpreters import InterpreterNotFoundError, find_interpreter
-from tests.e2e.conftest import unavailable
+from tests.helpers.terraform import unavailable
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD_LAMBDA = REPO / "scripts" / "build_lambda.py"

@@ -31,8 +31,8 @@ from orderplatform.storefront import Storefront, plain
 from scripts.redis_server import RedisServer
 
 from streamkit import deserialize, serialize
-from tests.e2e.conftest import Terraform
 from tests.helpers import AwsClients
+from tests.helpers.terraform import Terraform
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -633,8 +633,8 @@ def test_orders_flow_through_every_sink(
 
 def test_security_of_the_deployed_plan(terraform: Terraform, deployment: Deployment) -> None:
     """``terraform show -json`` of the plan after apply: least privilege, encryption, no public
-    buckets (rules and why the plan is taken after apply: tests/e2e/security_checks.py)."""
-    from tests.e2e import security_checks as rules
+    buckets (rules and why the plan is taken after apply: tests/helpers/security_checks.py)."""
+    from tests.helpers import security_checks as rules
 
     terraform.run(
         ENV, "plan", "-input=false", "-out=security.tfplan", *deployment.variables, ok_codes=(0,)

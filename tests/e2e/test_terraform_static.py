@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import Terraform
+from tests.helpers.terraform import Terraform
 
 ROOTS = (
     "envs/local",

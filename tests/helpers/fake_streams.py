@@ -277,7 +277,7 @@ class FakeStreamsClient:
             )
         try:
             if self.get_records_delay:
-                time.sleep(self.get_records_delay)
+                time.sleep(self.get_records_delay)  # the scenario: a slow GetRecords
             return self._get_records(**kwargs)
         finally:
             with self._lock:

@@ -15,34 +15,22 @@ from streamkit.observability import (
     observed_batch_handler,
 )
 from tests.helpers.emf import validate_emf
+from tests.helpers.stream_data import numbered_record
 
 SECRET = "s3cr3t-value-77"
 NOW = 1_700_000_100.0  # the fixed clock: epoch seconds
 TABLE_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/orders/stream/2024"
 
 
-def seq(i: int) -> str:
-    return str(49_000_000_000_000_000_000_000 + i * 10)
-
-
 def record(i: int, key: str = "", *, created: float | None = None) -> dict[str, Any]:
-    key = key or f"item-{i}"
-    return {
-        "eventID": f"ev-{i}",
-        "eventName": "MODIFY",
-        "eventVersion": "1.1",
-        "eventSource": "aws:dynamodb",
-        "awsRegion": "us-east-1",
-        "dynamodb": {
-            "ApproximateCreationDateTime": created if created is not None else NOW - 60 + i,
-            "Keys": {"pk": {"S": key}},
-            "NewImage": {"pk": {"S": key}, "i": {"N": str(i)}, "secret": {"S": SECRET}},
-            "SequenceNumber": seq(i),
-            "SizeBytes": 40,
-            "StreamViewType": "NEW_AND_OLD_IMAGES",
-        },
-        "eventSourceARN": TABLE_ARN,
-    }
+    """Record ``i`` with the secret in its NewImage, created a minute before ``NOW``."""
+    return numbered_record(
+        i,
+        key,
+        image={"secret": {"S": SECRET}},
+        created=NOW - 60 + i if created is None else created,
+        arn=TABLE_ARN,
+    )
 
 
 def event(*records: dict[str, Any]) -> dict[str, Any]:

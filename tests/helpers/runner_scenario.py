@@ -38,7 +38,7 @@ def handler(event, context):
     mode = os.environ.get("MODE", "ok")
     records = event["Records"]
     if mode == "sleep":
-        time.sleep(float(os.environ["SLEEP_S"]))
+        time.sleep(float(os.environ["SLEEP_S"]))  # the scenario: a slow handler
     elif mode == "raise_on_poison":
         if any("poison" in r["dynamodb"].get("NewImage", {}) for r in records):
             raise RuntimeError("poison record")
@@ -153,6 +153,8 @@ class Scenario:
         return bodies
 
     def assert_no_more(self, queue_url: str | None = None, wait: float = 0.6) -> None:
+        """Nothing more arrives within ``wait`` seconds. An absence has no event to wait
+        for: the window is the check (callers first wait for what precedes it)."""
         time.sleep(wait)
         response = self.aws.sqs.receive_message(
             QueueUrl=queue_url or self.record_queue, MaxNumberOfMessages=10

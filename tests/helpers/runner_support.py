@@ -78,7 +78,7 @@ def _report(event, context, started, outcome, failed_at=None):
 def handler(event, context):
     started = time.time()
     _invokes[0] += 1
-    time.sleep(float(os.environ.get("SLEEP_S", "0")))
+    time.sleep(float(os.environ.get("SLEEP_S", "0")))  # a slow handler, when a test asks
     mode = os.environ.get("MODE", "raise")
     poison = set(filter(None, os.environ.get("POISON", "").split(",")))
     records = event["Records"]

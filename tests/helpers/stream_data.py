@@ -24,7 +24,10 @@ Public helpers:
 - ``large_event(n=10, seed=0)``: items of about 100 KB each (long lists of maps).
 - ``orders_items`` / ``tiny_items`` / ``large_items``: the same items as plain Python values
   (Decimal, bytes, set, list, dict), e.g. to benchmark serialization.
-- ``stream_record`` / ``make_event`` / ``to_attribute_value``: build your own.
+- ``lambda_record`` (images in DynamoDB JSON) / ``numbered_record`` / ``stream_record`` (plain items, encoded) /
+  ``make_event`` / ``to_attribute_value`` / ``sequence_number``: build your own.
+  ``lambda_record`` is the one builder of a stream record in the tests: every other helper
+  that makes one calls it.
 
 This module deliberately does not import streamkit: the input must not depend on the code
 being measured.
@@ -41,13 +44,16 @@ from typing import Any
 
 __all__ = [
     "REGION",
+    "lambda_record",
     "large_event",
     "large_item",
     "large_items",
     "make_event",
+    "numbered_record",
     "order_item",
     "orders_event",
     "orders_items",
+    "sequence_number",
     "stream_arn",
     "stream_record",
     "tiny_event",
@@ -142,6 +148,88 @@ def stream_arn(table: str = "orders") -> str:
     return f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{table}/stream/2023-11-14T00:00:00.000"
 
 
+def sequence_number(i: int) -> str:
+    """The ``i``-th sequence number of a shard: longer than a 64-bit integer, as AWS's are, and
+    numerically ordered by ``i`` (``i * 10`` leaves room to insert between two)."""
+    return str(49_000_000_000_000_000_000_000 + i * 10)
+
+
+def lambda_record(
+    sequence: int | str,
+    *,
+    keys: Mapping[str, Any],
+    event_name: str = "MODIFY",
+    new_image: Mapping[str, Any] | None = None,
+    old_image: Mapping[str, Any] | None = None,
+    created: float = BASE_EPOCH,
+    event_id: str | None = None,
+    size_bytes: int | None = None,
+    view_type: str = "NEW_AND_OLD_IMAGES",
+    arn: str | None = None,
+    region: str = REGION,
+    ttl_delete: bool = False,
+    **extra: Any,
+) -> dict[str, Any]:
+    """One stream record as Lambda delivers it: the one builder the tests and benchmarks share.
+
+    ``keys`` and the images are DynamoDB JSON (``to_attribute_value`` encodes plain values);
+    ``sequence`` is the SequenceNumber (``sequence_number(i)`` gives AWS-like ones);
+    ``created`` is ApproximateCreationDateTime in epoch seconds. ``event_id`` defaults to
+    ``ev-<sequence>``, ``size_bytes`` to the JSON length of the keys and images, ``arn`` to
+    :func:`stream_arn`. ``extra`` adds (or replaces) top-level fields.
+    """
+    ddb: dict[str, Any] = {"ApproximateCreationDateTime": created, "Keys": dict(keys)}
+    if new_image is not None:
+        ddb["NewImage"] = dict(new_image)
+    if old_image is not None:
+        ddb["OldImage"] = dict(old_image)
+    ddb["SequenceNumber"] = str(sequence)
+    if size_bytes is None:
+        # SizeBytes is the size of the stream record's images; JSON length is a fair stand-in.
+        images = [ddb.get("Keys"), ddb.get("NewImage"), ddb.get("OldImage")]
+        size_bytes = len(json.dumps(images))
+    ddb["SizeBytes"] = size_bytes
+    ddb["StreamViewType"] = view_type
+    record: dict[str, Any] = {
+        "eventID": event_id if event_id is not None else f"ev-{sequence}",
+        "eventName": event_name,
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": region,
+        "dynamodb": ddb,
+        "eventSourceARN": arn if arn is not None else stream_arn(),
+    }
+    if ttl_delete:
+        record["userIdentity"] = dict(TTL_USER_IDENTITY)
+    record.update(extra)
+    return record
+
+
+def numbered_record(
+    i: int,
+    key: str = "",
+    *,
+    event_name: str = "MODIFY",
+    image: Mapping[str, Any] | None = None,
+    created: float | None = None,
+    arn: str | None = None,
+) -> dict[str, Any]:
+    """Record ``i`` of a shard, the shape most tests want: a change of item ``key`` (default
+    ``item-<i>``) whose NewImage holds ``pk``, ``i`` and ``image`` (DynamoDB JSON); eventID
+    ``ev-<i>``, SequenceNumber ``sequence_number(i)``, created ``BASE_EPOCH + i``."""
+    key = key or f"item-{i}"
+    return lambda_record(
+        sequence_number(i),
+        keys={"pk": {"S": key}},
+        event_name=event_name,
+        new_image={"pk": {"S": key}, "i": {"N": str(i)}, **(image or {})},
+        created=BASE_EPOCH + i if created is None else created,
+        event_id=f"ev-{i}",
+        size_bytes=40,
+        arn=arn,
+    )
+
+
 def stream_record(
     *,
     event_name: str,
@@ -154,34 +242,25 @@ def stream_record(
     view_type: str = "NEW_AND_OLD_IMAGES",
     ttl_delete: bool = False,
 ) -> dict[str, Any]:
-    """One Lambda stream record; items are plain Python, encoded here.
+    """One generated record; items are plain Python, encoded here, and kept as the view
+    type keeps them.
 
     ``index`` orders records: it sets the sequence number and the creation time.
     """
-    ddb: dict[str, Any] = {
-        "ApproximateCreationDateTime": BASE_EPOCH + index,
-        "Keys": _image(keys),
-    }
-    if new_item is not None and view_type in ("NEW_IMAGE", "NEW_AND_OLD_IMAGES"):
-        ddb["NewImage"] = _image(new_item)
-    if old_item is not None and view_type in ("OLD_IMAGE", "NEW_AND_OLD_IMAGES"):
-        ddb["OldImage"] = _image(old_item)
-    ddb["SequenceNumber"] = str(BASE_SEQUENCE + index * 100)
-    # SizeBytes is the size of the stream record's images; JSON length is a fair stand-in.
-    ddb["SizeBytes"] = len(json.dumps([ddb.get("Keys"), ddb.get("NewImage"), ddb.get("OldImage")]))
-    ddb["StreamViewType"] = view_type
-    record: dict[str, Any] = {
-        "eventID": f"{rng.getrandbits(128):032x}",
-        "eventName": event_name,
-        "eventVersion": "1.1",
-        "eventSource": "aws:dynamodb",
-        "awsRegion": REGION,
-        "dynamodb": ddb,
-        "eventSourceARN": stream_arn(table),
-    }
-    if ttl_delete:
-        record["userIdentity"] = dict(TTL_USER_IDENTITY)
-    return record
+    keep_new = new_item is not None and view_type in ("NEW_IMAGE", "NEW_AND_OLD_IMAGES")
+    keep_old = old_item is not None and view_type in ("OLD_IMAGE", "NEW_AND_OLD_IMAGES")
+    return lambda_record(
+        BASE_SEQUENCE + index * 100,
+        keys=_image(keys),
+        event_name=event_name,
+        new_image=_image(new_item) if keep_new and new_item is not None else None,
+        old_image=_image(old_item) if keep_old and old_item is not None else None,
+        created=BASE_EPOCH + index,
+        event_id=f"{rng.getrandbits(128):032x}",
+        view_type=view_type,
+        arn=stream_arn(table),
+        ttl_delete=ttl_delete,
+    )
 
 
 def make_event(records: list[dict[str, Any]]) -> dict[str, Any]:

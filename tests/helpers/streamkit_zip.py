@@ -6,8 +6,6 @@
 - ``deploy_streamkit_function(aws, name, SOURCE, env=...)``: create that function.
 - ``running_mapping(...)``: create a mapping through the Lambda API and run it with an
   in-process ``Runner`` (fast retry pacing) until the ``with`` block ends.
-- ``lambda_records(aws, stream_arn)``: the stream's records as Lambda delivers them, to replay
-  a stream through a handler in-process.
 - ``wait_for(condition)``: poll until a condition returns something truthy.
 """
 
@@ -25,11 +23,9 @@ from scripts.build_lambda import streamkit_package_files
 
 from tests.helpers.aws_clients import AwsClients
 from tests.helpers.lambda_zip import create_function
-from tests.helpers.streams import read_stream
 
 __all__ = [
     "deploy_streamkit_function",
-    "lambda_records",
     "running_mapping",
     "streamkit_files",
     "wait_for",
@@ -111,17 +107,6 @@ def running_mapping(
         # Best effort: the endpoint is shared, and every test's names are unique.
         with contextlib.suppress(Exception):
             aws.lambda_.delete_event_source_mapping(UUID=uuid)
-
-
-def lambda_records(aws: AwsClients, stream_arn: str) -> list[dict[str, Any]]:
-    """Every record of the stream, shaped as in a Lambda event (epoch-seconds creation time,
-    ``eventSourceARN``)."""
-    out = []
-    for record in read_stream(aws.dynamodbstreams, stream_arn, max_calls=500):
-        body = dict(record["dynamodb"])
-        body["ApproximateCreationDateTime"] = body["ApproximateCreationDateTime"].timestamp()
-        out.append({**record, "dynamodb": body, "eventSourceARN": stream_arn})
-    return out
 
 
 def wait_for(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["create_stream_table", "read_stream"]
+__all__ = ["create_stream_table", "lambda_records", "read_stream"]
 
 
 def create_stream_table(
@@ -57,3 +57,17 @@ def read_stream(
             records.extend(response["Records"])
             iterator = response.get("NextShardIterator")
     return records
+
+
+def lambda_records(
+    streams_client: Any, stream_arn: str, *, max_calls: int = 500
+) -> list[dict[str, Any]]:
+    """Every record of the stream (as :func:`read_stream` reads it), shaped as in a Lambda
+    event (epoch-seconds creation time, ``eventSourceARN``), to replay a stream through a
+    handler in-process."""
+    out = []
+    for record in read_stream(streams_client, stream_arn, max_calls=max_calls):
+        body = dict(record["dynamodb"])
+        body["ApproximateCreationDateTime"] = body["ApproximateCreationDateTime"].timestamp()
+        out.append({**record, "dynamodb": body, "eventSourceARN": stream_arn})
+    return out

@@ -206,7 +206,7 @@ def test_count_duration_probability_and_latency(
         "dynamodb", "GetItem", resource=table, error="ThrottlingException", duration_seconds=1.0
     )
     assert not get()
-    time.sleep(1.1)
+    time.sleep(1.1)  # the scenario: the rule's 1 s duration passes
     assert get()
 
     faults.add(

@@ -61,7 +61,7 @@ def test_an_iterator_may_be_used_again_until_it_expires(
     first = aws.dynamodbstreams.get_records(ShardIterator=iterator)
     again = aws.dynamodbstreams.get_records(ShardIterator=iterator)  # AWS allows a reuse
     assert [r["eventID"] for r in again["Records"]] == [r["eventID"] for r in first["Records"]]
-    time.sleep(1.8)
+    time.sleep(1.8)  # the scenario: the iterator outlives its 1.5 s lifetime
     with pytest.raises(ClientError) as expired:
         aws.dynamodbstreams.get_records(ShardIterator=iterator)
     assert expired.value.response["Error"]["Code"] == "ExpiredIteratorException"
@@ -91,7 +91,7 @@ def test_records_older_than_the_retention_period_are_trimmed(
     old_sequence = aws.dynamodbstreams.get_records(ShardIterator=stale)["Records"][0]["dynamodb"][
         "SequenceNumber"
     ]
-    time.sleep(2.5)
+    time.sleep(2.5)  # the scenario: "old" ages past the 2 s retention set next
     monkeypatch.setenv("STREAMKIT_EMULATOR_RETENTION_SECONDS", "2")
     aws.dynamodb.put_item(TableName=table, Item={"pk": {"S": "new"}})
 

@@ -92,7 +92,7 @@ def test_a_shard_closes_after_its_age(
     stream_arn = create_stream_table(aws.dynamodb, table)
     aws.dynamodb.put_item(TableName=table, Item={"pk": {"S": "a"}})
     assert len(_shards(aws, stream_arn)) == 1
-    time.sleep(1.2)
+    time.sleep(1.2)  # the scenario: the shard ages past its 1 s lifetime
     aws.dynamodb.put_item(TableName=table, Item={"pk": {"S": "b"}})
     parent, child = _shards(aws, stream_arn)
     assert child["ParentShardId"] == parent["ShardId"]
@@ -167,7 +167,7 @@ def test_the_runner_resumes_at_trim_horizon_after_the_emulator_trims_its_checkpo
     first.stop()
     assert [k for call in s.invocations(1) for k in call.keys] == ["a"]
     s.put("b")  # written while no runner reads: it will be trimmed before anyone does
-    time.sleep(3.5)
+    time.sleep(3.5)  # the scenario: "b" ages past the 3 s retention set next
     monkeypatch.setenv("STREAMKIT_EMULATOR_RETENTION_SECONDS", "3")
     second = s.runner()
     second.wait_until(lambda st: st[uuid]["trimmed_gaps"] == 1, timeout=30)

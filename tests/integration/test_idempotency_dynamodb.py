@@ -31,6 +31,7 @@ from streamkit.idempotency import (
 from streamkit.idempotency.items import MAX_ITEM_BYTES
 from tests.helpers import AwsClients
 from tests.helpers.request_counter import RequestCounter
+from tests.helpers.stream_data import lambda_record
 
 NAMESPACE = "orders.on_change"
 
@@ -83,23 +84,15 @@ def closed_port_url() -> str:
 
 
 def stream_record(i: int, pk: str | None = None, *, value: int | None = None) -> dict[str, Any]:
+    """Record ``i``: SequenceNumber ``5000+i``, order ``pk`` (default ``order-i``)."""
     pk = pk if pk is not None else f"order-{i}"
-    return {
-        "eventID": f"{i:032x}",
-        "eventName": "MODIFY",
-        "eventVersion": "1.1",
-        "eventSource": "aws:dynamodb",
-        "awsRegion": "us-east-1",
-        "dynamodb": {
-            "ApproximateCreationDateTime": 1_700_000_000 + i,
-            "Keys": {"pk": {"S": pk}},
-            "NewImage": {"pk": {"S": pk}, "total": {"N": str(value if value is not None else i)}},
-            "SequenceNumber": str(5000 + i),
-            "SizeBytes": 60,
-            "StreamViewType": "NEW_AND_OLD_IMAGES",
-        },
-        "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/orders/stream/2024",
-    }
+    return lambda_record(
+        5000 + i,
+        keys={"pk": {"S": pk}},
+        new_image={"pk": {"S": pk}, "total": {"N": str(value if value is not None else i)}},
+        created=1_700_000_000 + i,
+        event_id=f"{i:032x}",
+    )
 
 
 class Recorder:

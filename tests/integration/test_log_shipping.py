@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -114,8 +115,14 @@ def test_function_output_lands_in_its_log_group(
     assert shipped["shipped"] >= len(messages)
 
 
+@dataclass
+class SilentEndpoint:
+    url: str
+    connections: list[socket.socket]  # accepted, never answered
+
+
 @pytest.fixture
-def silent_endpoint() -> Iterator[str]:
+def silent_endpoint() -> Iterator[SilentEndpoint]:
     """An HTTP endpoint that accepts connections and never answers: a hung logs service."""
     server = socket.create_server(("127.0.0.1", 0))
     held: list[socket.socket] = []
@@ -131,7 +138,7 @@ def silent_endpoint() -> Iterator[str]:
 
     thread = threading.Thread(target=accept, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    yield SilentEndpoint(f"http://127.0.0.1:{server.getsockname()[1]}", held)
     stop.set()
     thread.join()
     for connection in held:
@@ -139,15 +146,18 @@ def silent_endpoint() -> Iterator[str]:
     server.close()
 
 
-def test_a_hung_logs_endpoint_drops_lines_and_never_blocks(silent_endpoint: str) -> None:
+def test_a_hung_logs_endpoint_drops_lines_and_never_blocks(
+    silent_endpoint: SilentEndpoint,
+) -> None:
     shipper = LogShipper(
-        lambda: logs_client(silent_endpoint, "us-east-1"), queue_size=20, linger_s=0.0
+        lambda: logs_client(silent_endpoint.url, "us-east-1"), queue_size=20, linger_s=0.0
     )
     try:
         shipper.submit("/aws/lambda/f", "s", "first")
         # The shipping thread takes it and hangs in PutLogEvents (read timeout 10 s).
         _wait_for(lambda: shipper.stats()["queued"] == 0, timeout=5, what="first line taken")
-        time.sleep(0.5)
+        # Until the endpoint holds its connection, the thread could still take more lines.
+        _wait_for(lambda: silent_endpoint.connections, timeout=5, what="PutLogEvents sent")
         slowest = 0.0
         for i in range(200):
             started = time.perf_counter()

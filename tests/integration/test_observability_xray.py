@@ -19,6 +19,8 @@ import pytest
 
 from streamkit.observability import Tracer, observed_batch_handler
 from streamkit.records import StreamRecord
+from tests.helpers.stream_data import numbered_record
+from tests.helpers.stream_data import sequence_number as seq
 
 pytest.importorskip("aws_xray_sdk")
 
@@ -27,26 +29,11 @@ FACADE_PARENT = "53995c3f42cd8ad8"
 ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/orders/stream/2024"
 
 
-def seq(i: int) -> str:
-    return str(49_000_000_000_000_000_000_000 + i * 10)
-
-
 def record(i: int) -> dict[str, Any]:
-    return {
-        "eventID": f"ev-{i}",
-        "eventName": "INSERT" if i == 0 else "MODIFY",
-        "eventSource": "aws:dynamodb",
-        "awsRegion": "us-east-1",
-        "dynamodb": {
-            "ApproximateCreationDateTime": time.time() - 1,
-            "Keys": {"pk": {"S": f"item-{i}"}},
-            "NewImage": {"pk": {"S": f"item-{i}"}, "i": {"N": str(i)}},
-            "SequenceNumber": seq(i),
-            "SizeBytes": 30,
-            "StreamViewType": "NEW_AND_OLD_IMAGES",
-        },
-        "eventSourceARN": ARN,
-    }
+    # Created a second ago: the handler's age metric sees a fresh record.
+    return numbered_record(
+        i, event_name="INSERT" if i == 0 else "MODIFY", created=time.time() - 1, arn=ARN
+    )
 
 
 def handle(r: StreamRecord) -> None:

@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from streamkit.records import StreamRecord
 from streamkit.routing import AggregateWriteError, CounterAggregator, Delta, became, transition
-from tests.helpers import AwsClients, create_stream_table, read_stream
+from tests.helpers import AwsClients, create_stream_table, lambda_records
 
 PRICES = [Decimal("19.99"), Decimal("5.01"), Decimal("100.00"), Decimal("0.10"), Decimal("42.42")]
 
@@ -89,12 +89,7 @@ class Platform:
 
     def records(self) -> list[dict[str, Any]]:
         """The stream as Lambda would deliver it."""
-        out = []
-        for record in read_stream(self.aws.dynamodbstreams, self.stream_arn):
-            body = dict(record["dynamodb"])
-            body["ApproximateCreationDateTime"] = body["ApproximateCreationDateTime"].timestamp()
-            out.append({**record, "dynamodb": body, "eventSourceARN": self.stream_arn})
-        return out
+        return lambda_records(self.aws.dynamodbstreams, self.stream_arn)
 
     def aggregates_table(self) -> dict[str, dict[str, Decimal]]:
         items = self.aws.dynamodb.scan(TableName=self.aggregates, ConsistentRead=True)["Items"]
@@ -403,7 +398,6 @@ def test_counters_are_exact_through_the_runner_and_a_full_replay(
 ) -> None:
     from tests.helpers.streamkit_zip import (
         deploy_streamkit_function,
-        lambda_records,
         running_mapping,
         wait_for,
     )
@@ -412,7 +406,7 @@ def test_counters_are_exact_through_the_runner_and_a_full_replay(
     env = {"AGGREGATES_TABLE": platform.aggregates, "FENCE_TABLE": platform.fence}
     deploy_streamkit_function(platform.aws, function, COUNTER_APP, env=env)
     platform.write_orders(12)
-    records = lambda_records(platform.aws, platform.stream_arn)
+    records = lambda_records(platform.aws.dynamodbstreams, platform.stream_arn)
     expected = expected_aggregates(records)
     with running_mapping(
         platform.aws, endpoint_url, tmp_path / "state", function=function,

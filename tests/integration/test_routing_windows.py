@@ -14,10 +14,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from tests.helpers import AwsClients, create_stream_table
+from tests.helpers import AwsClients, create_stream_table, lambda_records
 from tests.helpers.streamkit_zip import (
     deploy_streamkit_function,
-    lambda_records,
     running_mapping,
     wait_for,
 )
@@ -145,7 +144,7 @@ def test_window_totals_are_emitted_once_per_window_through_the_runner(
             ExpressionAttributeNames={"#s": "status"},
             ExpressionAttributeValues={":paid": {"S": "PAID"}},
         )
-    expected = expected_totals(lambda_records(aws, stream_arn))
+    expected = expected_totals(lambda_records(aws.dynamodbstreams, stream_arn))
 
     def summed() -> dict[str, dict[str, Decimal]]:
         out: dict[str, dict[str, Decimal]] = {}

@@ -15,7 +15,7 @@ import pytest
 
 from streamkit.records import StreamRecord
 from streamkit.routing import Next, RetryStage, StageContext, Workflow
-from tests.helpers import AwsClients, create_stream_table, read_stream
+from tests.helpers import AwsClients, create_stream_table, lambda_records
 
 
 @dataclass
@@ -104,12 +104,7 @@ class Driver:
         return self._lambda_records()
 
     def _lambda_records(self) -> list[dict[str, Any]]:
-        out = []
-        for record in read_stream(self.aws.dynamodbstreams, self.stream_arn, max_calls=500):
-            body = dict(record["dynamodb"])
-            body["ApproximateCreationDateTime"] = body["ApproximateCreationDateTime"].timestamp()
-            out.append({**record, "dynamodb": body, "eventSourceARN": self.stream_arn})
-        return out
+        return lambda_records(self.aws.dynamodbstreams, self.stream_arn)
 
 
 @pytest.fixture

@@ -278,7 +278,9 @@ def test_mappings_created_updated_and_deleted_later_take_effect(
     s.put("created")  # an INSERT: filtered out
     runner.wait_until(lambda st: st[uuid]["filtered"] == 1, timeout=10)
     s.aws.lambda_.update_event_source_mapping(UUID=uuid, FilterCriteria={"Filters": []})
-    time.sleep(0.5)  # the next reconcile restarts the mapping from its checkpoint
+    # A reconcile (the runner's next, or this one) restarts the mapping from its checkpoint;
+    # once it returns, no worker with the old filter reads the next record.
+    runner.reconcile()
     s.put("updated")
     runner.wait_until(lambda st: st[uuid]["succeeded"] == 1, timeout=20)
     assert [i.keys for i in s.invocations(1)] == [["updated"]]

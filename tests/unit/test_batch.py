@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.helpers.stream_data import numbered_record
+from tests.helpers.stream_data import sequence_number as seq
 
 import streamkit.batch as batch_module
 from streamkit.batch import (
@@ -29,29 +31,8 @@ from streamkit.records import StreamRecord
 
 
 def record(i: int, key: str = "", *, secret: str = "") -> dict[str, Any]:
-    """Record ``i``: SequenceNumber ``10i``-style (increasing), item ``key`` (default own item)."""
-    key = key or f"item-{i}"
-    return {
-        "eventID": f"ev-{i}",
-        "eventName": "MODIFY",
-        "eventVersion": "1.1",
-        "eventSource": "aws:dynamodb",
-        "awsRegion": "us-east-1",
-        "dynamodb": {
-            "ApproximateCreationDateTime": 1_700_000_000 + i,
-            "Keys": {"pk": {"S": key}},
-            "NewImage": {"pk": {"S": key}, "i": {"N": str(i)}, "secret": {"S": secret}},
-            "SequenceNumber": seq(i),
-            "SizeBytes": 40,
-            "StreamViewType": "NEW_AND_OLD_IMAGES",
-        },
-        "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2024",
-    }
-
-
-def seq(i: int) -> str:
-    # Longer than a 64-bit integer, like AWS's, and numerically ordered by i.
-    return str(49_000_000_000_000_000_000_000 + i * 10)
+    """Record ``i``: SequenceNumber ``seq(i)`` (increasing), item ``key`` (default own item)."""
+    return numbered_record(i, key, image={"secret": {"S": secret}})
 
 
 def index_of(r: StreamRecord) -> int:

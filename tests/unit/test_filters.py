@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from tests.helpers.stream_data import lambda_record
 
 from streamkit.exceptions import InvalidFilterPatternError, InvalidParameterValueError
 from streamkit.filters import (
@@ -36,26 +37,17 @@ def ddb_record(
     keys: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A DynamoDB stream record as Lambda delivers it (images in DynamoDB JSON)."""
-    dynamodb: dict[str, Any] = {
-        "ApproximateCreationDateTime": 1678831218.0,
-        "Keys": keys or {"pk": {"S": "order#1"}},
-        "SequenceNumber": "111",
-        "SizeBytes": 26,
-        "StreamViewType": "NEW_AND_OLD_IMAGES",
-    }
-    if new_image is not None:
-        dynamodb["NewImage"] = new_image
-    if old_image is not None:
-        dynamodb["OldImage"] = old_image
-    return {
-        "eventID": "1",
-        "eventName": event_name,
-        "eventVersion": "1.1",
-        "eventSource": "aws:dynamodb",
-        "awsRegion": "us-east-1",
-        "dynamodb": dynamodb,
-        "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/orders/stream/x",
-    }
+    return lambda_record(
+        "111",
+        keys=keys or {"pk": {"S": "order#1"}},
+        event_name=event_name,
+        new_image=new_image,
+        old_image=old_image,
+        created=1678831218.0,
+        event_id="1",
+        size_bytes=26,
+        arn="arn:aws:dynamodb:us-east-1:123456789012:table/orders/stream/x",
+    )
 
 
 ORDER = {

@@ -18,6 +18,7 @@ import boto3
 import pytest
 from moto import mock_aws
 from tests.helpers.emf import printed_counts, tally
+from tests.helpers.stream_data import lambda_record
 
 from streamkit import deserialize, serialize
 
@@ -312,10 +313,9 @@ def test_validation_rejects_malformed_orders(
 def _record(image: dict[str, Any]) -> Any:
     from streamkit import parse_event
 
-    raw = {"eventID": "1", "eventName": "INSERT", "eventSource": "aws:dynamodb",
-           "dynamodb": {"Keys": {"pk": {"S": "ORDER#x"}}, "NewImage": serialize(image),
-                        "SequenceNumber": "1", "StreamViewType": "NEW_AND_OLD_IMAGES",
-                        "ApproximateCreationDateTime": 1_700_000_000}}  # fmt: skip
+    raw = lambda_record(
+        1, keys={"pk": {"S": "ORDER#x"}}, event_name="INSERT", new_image=serialize(image)
+    )
     return parse_event({"Records": [raw]})[0]
 
 

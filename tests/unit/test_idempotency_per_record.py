@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from tests.helpers.stream_data import lambda_record
 
 from streamkit.idempotency import (
     COMPLETED,
@@ -283,23 +284,15 @@ def test_an_unavailable_store_means_the_function_does_not_run() -> None:
 
 def test_a_stream_record_is_keyed_by_its_event_id() -> None:
     store = MemoryIdempotencyStore()
-    [record] = parse_event(
-        {
-            "Records": [
-                {
-                    "eventID": "abc123",
-                    "eventName": "INSERT",
-                    "dynamodb": {
-                        "Keys": {"pk": {"S": "a"}},
-                        "NewImage": {"pk": {"S": "a"}},
-                        "SequenceNumber": "1",
-                        "SizeBytes": 1,
-                        "StreamViewType": "NEW_IMAGE",
-                    },
-                }
-            ]
-        }
+    raw = lambda_record(
+        1,
+        keys={"pk": {"S": "a"}},
+        event_name="INSERT",
+        new_image={"pk": {"S": "a"}},
+        event_id="abc123",
+        view_type="NEW_IMAGE",
     )
+    [record] = parse_event({"Records": [raw]})
 
     @idempotent(store, namespace="ns")
     def handle(record: Any) -> str:

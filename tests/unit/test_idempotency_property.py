@@ -19,6 +19,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.helpers.stream_data import lambda_record
 
 from streamkit.batch import process_batch
 from streamkit.idempotency import (
@@ -56,17 +57,15 @@ class World(MemoryIdempotencyStore):
 
 
 def stream_record(i: int, item: int) -> dict[str, Any]:
-    return {
-        "eventID": f"ev-{i}",
-        "eventName": "MODIFY",
-        "dynamodb": {
-            "Keys": {"pk": {"S": f"item-{item}"}},
-            "NewImage": {"pk": {"S": f"item-{item}"}, "v": {"N": str(i)}},
-            "SequenceNumber": str(1000 + i),
-            "SizeBytes": 30,
-            "StreamViewType": "NEW_IMAGE",
-        },
-    }
+    """Change ``i`` (SequenceNumber ``1000+i``) of item ``item``."""
+    pk = {"S": f"item-{item}"}
+    return lambda_record(
+        1000 + i,
+        keys={"pk": pk},
+        new_image={"pk": pk, "v": {"N": str(i)}},
+        event_id=f"ev-{i}",
+        view_type="NEW_IMAGE",
+    )
 
 
 # A handler call's fate: mostly success, sometimes a failure or a dying invocation.

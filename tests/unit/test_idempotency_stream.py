@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from tests.helpers.stream_data import lambda_record
 
 from streamkit.batch import process_batch, run_batch
 from streamkit.idempotency import (
@@ -39,22 +40,13 @@ def stream_record(i: int, pk: str | None = None, *, value: int | None = None) ->
     """Record ``i`` of a stream: eventID ``ev-i``, SequenceNumber ``1000+i``, item ``pk``."""
     pk = pk if pk is not None else f"item-{i}"
     value = i if value is None else value
-    return {
-        "eventID": f"ev-{i}",
-        "eventName": "MODIFY",
-        "eventVersion": "1.1",
-        "eventSource": "aws:dynamodb",
-        "awsRegion": "us-east-1",
-        "dynamodb": {
-            "ApproximateCreationDateTime": 1_700_000_000 + i,
-            "Keys": {"pk": {"S": pk}},
-            "NewImage": {"pk": {"S": pk}, "value": {"N": str(value)}},
-            "SequenceNumber": str(1000 + i),
-            "SizeBytes": 40,
-            "StreamViewType": "NEW_AND_OLD_IMAGES",
-        },
-        "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2024",
-    }
+    return lambda_record(
+        1000 + i,
+        keys={"pk": {"S": pk}},
+        new_image={"pk": {"S": pk}, "value": {"N": str(value)}},
+        created=1_700_000_000 + i,
+        event_id=f"ev-{i}",
+    )
 
 
 def event(records: Sequence[dict[str, Any]]) -> dict[str, Any]:

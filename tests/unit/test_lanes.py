@@ -21,7 +21,7 @@ from streamkit.local.esm.checkpoints import CheckpointStore
 from streamkit.local.esm.config import MappingConfig
 from streamkit.local.esm.destinations import DeliveryPolicy
 from streamkit.local.esm.lanes import LaneScheduler, lane_of
-from streamkit.local.esm.pipeline import wire_mapping
+from streamkit.local.esm.pipeline import Pacing, wire_mapping
 from streamkit.streams.reader import ShardReader, StartPosition
 from streamkit.streams.throttling import IdleBackoff
 
@@ -121,9 +121,11 @@ def lanes(
         invoker=invoker,
         stats=stats,
         destination=destination,
-        retry_delay=NO_DELAY,
-        delivery=DeliveryPolicy(initial_delay=0.0, max_delay=0.0),
-        idle_backoff=lambda: IdleBackoff(min_delay=0.001, max_delay=0.005),
+        pacing=Pacing(
+            retry_delay=NO_DELAY,
+            delivery=DeliveryPolicy(initial_delay=0.0, max_delay=0.0),
+            idle_backoff=lambda: IdleBackoff(min_delay=0.001, max_delay=0.005),
+        ),
     ).shard(
         shard_id,
         stop,

@@ -17,11 +17,47 @@ from tests.helpers.fake_streams import FakeStreamsClient
 
 from streamkit.local.esm.checkpoints import CheckpointStore
 from streamkit.local.esm.config import MappingConfig
-from streamkit.local.esm.mapping import MappingWorker, WorkerSettings
+from streamkit.local.esm.mapping import (
+    InvokerFactory,
+    MappingWorker,
+    StreamAccess,
+    WorkerSettings,
+)
+from streamkit.local.esm.pipeline import Pacing
 from streamkit.local.esm.runner import Runner
 from streamkit.local.esm.stats import MappingStats
 from streamkit.streams.reader import describe_stream
 from streamkit.streams.throttling import IdleBackoff
+
+
+def _settings(
+    streams: FakeStreamsClient,
+    checkpoints: CheckpointStore,
+    invoker_factory: InvokerFactory,
+    *,
+    refresh_interval: float,
+) -> WorkerSettings:
+    """A runner's shared settings over the stream double, paced for a test."""
+    return WorkerSettings(
+        streams=StreamAccess(streams),
+        checkpoints=checkpoints,
+        invoker_factory=invoker_factory,
+        client_for=lambda service: None,
+        pacing=Pacing(idle_backoff=lambda: IdleBackoff(min_delay=0.001, max_delay=0.01)),
+        refresh_interval=refresh_interval,
+    )
+
+
+def _wait(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met within the timeout"
+        time.sleep(0.01)
+
+
+def _loads(invoker: ScriptedInvoker) -> InvokerFactory:
+    """An invoker factory that always hands out ``invoker``."""
+    return lambda function_arn, *, max_concurrency: invoker
 
 
 def test_a_mapping_reads_a_parent_shard_to_its_end_before_its_children(
@@ -36,14 +72,11 @@ def test_a_mapping_reads_a_parent_shard_to_its_end_before_its_children(
     streams.put(arn, "right", new_image={}, shard_id=right)
     invoker = ScriptedInvoker(lambda records, n: Outcome())
     checkpoints = CheckpointStore(tmp_path)
-    settings = WorkerSettings(
-        streams_client=streams,
-        client_for=lambda service: None,
-        checkpoints=checkpoints,
-        invoker_factory=lambda function_arn, *, max_concurrency: invoker,
-        state_dir=tmp_path,
+    settings = _settings(
+        streams,
+        checkpoints,
+        _loads(invoker),
         refresh_interval=0.05,
-        idle_backoff=lambda: IdleBackoff(min_delay=0.001, max_delay=0.01),
     )
     config = MappingConfig(
         uuid="m-1",
@@ -56,9 +89,7 @@ def test_a_mapping_reads_a_parent_shard_to_its_end_before_its_children(
     worker = MappingWorker(config, settings, stats)
     worker.start()
     try:
-        deadline = time.monotonic() + 10
-        while stats.snapshot()["succeeded"] < 5 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        _wait(lambda: stats.snapshot()["succeeded"] >= 5)
     finally:
         worker.stop()
     keys = [[r["dynamodb"]["Keys"]["pk"]["S"] for r in event] for event in invoker.events]
@@ -76,14 +107,11 @@ def test_a_mapping_survives_throttling_and_an_expired_iterator(
 ) -> None:
     arn = streams.create_stream()
     invoker = ScriptedInvoker(lambda records, n: Outcome())
-    settings = WorkerSettings(
-        streams_client=streams,
-        client_for=lambda service: None,
-        checkpoints=CheckpointStore(tmp_path),
-        invoker_factory=lambda function_arn, *, max_concurrency: invoker,
-        state_dir=tmp_path,
+    settings = _settings(
+        streams,
+        CheckpointStore(tmp_path),
+        _loads(invoker),
         refresh_interval=0.05,
-        idle_backoff=lambda: IdleBackoff(min_delay=0.001, max_delay=0.01),
     )
     config = MappingConfig(
         uuid="m-2",
@@ -97,14 +125,11 @@ def test_a_mapping_survives_throttling_and_an_expired_iterator(
     streams.put(arn, "a", new_image={})
     worker.start()
     try:
-        deadline = time.monotonic() + 10
-        while stats.snapshot()["succeeded"] < 1 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        _wait(lambda: stats.snapshot()["succeeded"] >= 1)
         streams.expire_iterators()
         streams.fail_next("get_records", "ThrottlingException", times=2)
         streams.put(arn, "b", new_image={})
-        while stats.snapshot()["succeeded"] < 2 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        _wait(lambda: stats.snapshot()["succeeded"] >= 2)
     finally:
         worker.stop()
     assert [[r["dynamodb"]["Keys"]["pk"]["S"] for r in event] for event in invoker.events] == [
@@ -186,15 +211,7 @@ def test_a_vanished_stream_stops_shards_and_function_workers_until_it_is_back(
         invokers.append(ClosableInvoker())
         return invokers[-1]
 
-    settings = WorkerSettings(
-        streams_client=streams,
-        client_for=lambda service: None,
-        checkpoints=CheckpointStore(tmp_path),
-        invoker_factory=load,
-        state_dir=tmp_path,
-        refresh_interval=0.02,
-        idle_backoff=lambda: IdleBackoff(min_delay=0.001, max_delay=0.01),
-    )
+    settings = _settings(streams, CheckpointStore(tmp_path), load, refresh_interval=0.02)
     config = MappingConfig(
         uuid="m-3",
         function_arn=FUNCTION_ARN,
@@ -206,21 +223,15 @@ def test_a_vanished_stream_stops_shards_and_function_workers_until_it_is_back(
     streams.put(arn, "a", new_image={})
     worker.start()
 
-    def wait(condition: Callable[[], bool]) -> None:
-        deadline = time.monotonic() + 10
-        while not condition() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert condition()
-
     try:
-        wait(lambda: stats.snapshot()["succeeded"] == 1)
+        _wait(lambda: stats.snapshot()["succeeded"] == 1)
         streams.delete(arn)
-        wait(lambda: stats.snapshot()["shards_running"] == 0 and invokers[0].closed)
+        _wait(lambda: stats.snapshot()["shards_running"] == 0 and invokers[0].closed)
         snapshot = stats.snapshot()
         assert (snapshot["state"], snapshot["last_error"]) == ("error", f"Stream not found: {arn}")
         streams._streams[arn].deleted = False  # it was only briefly unreadable
         streams.put(arn, "b", new_image={})
-        wait(lambda: stats.snapshot()["succeeded"] == 2)
+        _wait(lambda: stats.snapshot()["succeeded"] == 2)
     finally:
         worker.stop()
     assert len(invokers) == 2  # the function was loaded again for the returned stream

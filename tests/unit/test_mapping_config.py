@@ -214,7 +214,7 @@ def test_from_api_defaults_match_aws() -> None:
     assert config.max_record_age_s == -1
     assert config.parallelization_factor == 1
     assert config.report_batch_item_failures is False
-    assert config.filter_criteria is None
+    assert config.filter_patterns == ()
     assert config.on_failure_destination is None
     assert config.enabled is True
     assert config.starting_position == "TRIM_HORIZON"
@@ -241,7 +241,7 @@ def test_from_api_reads_every_setting() -> None:
     assert config.parallelization_factor == 2
     assert MappingConfig.from_api(api_mapping(TumblingWindowInSeconds=30)).tumbling_window_s == 30
     assert config.report_batch_item_failures is True
-    assert config.filter_criteria == filters
+    assert [json.loads(p) for p in config.filter_patterns] == [{"eventName": ["INSERT"]}]
     assert config.bisect is True
     assert config.on_failure_destination == QUEUE_ARN
     assert config.enabled is False
@@ -276,9 +276,11 @@ def test_from_api_rejects_a_stored_out_of_range_mapping() -> None:
         MappingConfig.from_api(api_mapping(BatchSize=20000))
 
 
-def test_worker_settings_ignore_enabled_and_last_modified() -> None:
+def test_the_restart_key_ignores_enabled_and_last_modified() -> None:
     base = MappingConfig.from_api(api_mapping())
     toggled = MappingConfig.from_api(api_mapping(State="Disabled", LastModified=1800000000.0))
     resized = MappingConfig.from_api(api_mapping(BatchSize=5))
-    assert base.worker_settings() == toggled.worker_settings()
-    assert base.worker_settings() != resized.worker_settings()
+    assert base.restart_key() == toggled.restart_key()
+    assert base.restart_key() != resized.restart_key()
+    assert base.changed_fields(toggled) == []
+    assert base.changed_fields(resized) == ["batch_size"]

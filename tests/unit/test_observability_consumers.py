@@ -21,8 +21,8 @@ from tests.helpers.observed_events import (
     index_of,
     json_lines,
     record,
-    seq,
 )
+from tests.helpers.stream_data import sequence_number as seq
 
 from streamkit import MemoryIdempotencyStore, StreamRecord
 from streamkit.observability import ObservableConsumer, ObservedConsumer, Tracer

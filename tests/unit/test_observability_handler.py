@@ -22,8 +22,8 @@ from tests.helpers.observed_events import (
     json_lines,
     observed,
     record,
-    seq,
 )
+from tests.helpers.stream_data import sequence_number as seq
 
 from streamkit import MemoryIdempotencyStore, StreamRecord, batch_handler, process_batch
 from streamkit.exceptions import InvalidEventError

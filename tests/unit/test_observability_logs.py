@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from tests.helpers.stream_data import lambda_record
 
 from streamkit.observability import REDACTED, get_logger, level_from_env
 from streamkit.observability._context import (
@@ -28,22 +29,16 @@ SECRET = "s3cr3t-card-4111"
 
 
 def raw_record(secret: str = SECRET) -> dict[str, Any]:
-    return {
-        "eventID": "ev-1",
-        "eventName": "MODIFY",
-        "eventSource": "aws:dynamodb",
-        "awsRegion": "us-east-1",
-        "dynamodb": {
-            "ApproximateCreationDateTime": 1_700_000_000,
-            "Keys": {"pk": {"S": "ORDER#1"}},
-            "NewImage": {"pk": {"S": "ORDER#1"}, "card": {"S": secret}},
-            "OldImage": {"pk": {"S": "ORDER#1"}, "card": {"S": secret + "-old"}},
-            "SequenceNumber": "4900000000000000000001",
-            "SizeBytes": 60,
-            "StreamViewType": "NEW_AND_OLD_IMAGES",
-        },
-        "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/orders/stream/2024",
-    }
+    keys = {"pk": {"S": "ORDER#1"}}
+    return lambda_record(
+        "4900000000000000000001",
+        keys=keys,
+        new_image={**keys, "card": {"S": secret}},
+        old_image={**keys, "card": {"S": secret + "-old"}},
+        event_id="ev-1",
+        size_bytes=60,
+        arn="arn:aws:dynamodb:us-east-1:123456789012:table/orders/stream/2024",
+    )
 
 
 @pytest.fixture

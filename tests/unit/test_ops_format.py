@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from tests.helpers.stream_data import lambda_record
 
 from streamkit.ops.tail_format import as_json, compact_json, format_line, jsonable
 from streamkit.records import StreamRecord
@@ -25,20 +26,20 @@ def record(
     view: str = "NEW_AND_OLD_IMAGES",
     **extra: Any,
 ) -> StreamRecord:
-    body: dict[str, Any] = {
-        "ApproximateCreationDateTime": 1714564803.0,  # 2024-05-01T12:00:03Z
-        "Keys": keys or {"pk": {"S": "order-1"}},
-        "SequenceNumber": "100",
-        "SizeBytes": 10,
-        "StreamViewType": view,
-    }
-    if new is not None:
-        body["NewImage"] = new
-    if old is not None:
-        body["OldImage"] = old
-    return StreamRecord(
-        {"eventID": "e", "eventName": event_name, "dynamodb": body, "eventSourceARN": ARN, **extra}
+    raw = lambda_record(
+        "100",
+        keys=keys or {"pk": {"S": "order-1"}},
+        event_name=event_name,
+        new_image=new,
+        old_image=old,
+        created=1714564803.0,  # 2024-05-01T12:00:03Z
+        event_id="e",
+        size_bytes=10,
+        view_type=view,
+        arn=ARN,
+        **extra,
     )
+    return StreamRecord(raw)
 
 
 ITEM = {"pk": {"S": "order-1"}, "card": {"S": SECRET}, "status": {"S": "NEW"}}

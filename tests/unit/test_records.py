@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from tests.helpers.stream_data import lambda_record
 
 import streamkit.records as records_module
 from streamkit import codec
@@ -40,28 +41,20 @@ def make_record(
     view: str = "NEW_AND_OLD_IMAGES",
     **extra: Any,
 ) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "ApproximateCreationDateTime": 1_700_000_000,
-        "Keys": keys if keys is not None else {"pk": {"S": "order#1"}},
-        "SequenceNumber": seq,
-        "SizeBytes": 123,
-        "StreamViewType": view,
-    }
-    if new is not None:
-        body["NewImage"] = new
-    if old is not None:
-        body["OldImage"] = old
-    record = {
-        "eventID": f"id-{seq}",
-        "eventName": event_name,
-        "eventVersion": "1.1",
-        "eventSource": "aws:dynamodb",
-        "awsRegion": "eu-west-1",
-        "dynamodb": body,
-        "eventSourceARN": ARN,
-    }
-    record.update(extra)
-    return record
+    """A well-formed record whose every field the tests below check."""
+    return lambda_record(
+        seq,
+        keys=keys if keys is not None else {"pk": {"S": "order#1"}},
+        event_name=event_name,
+        new_image=new,
+        old_image=old,
+        event_id=f"id-{seq}",
+        size_bytes=123,
+        view_type=view,
+        arn=ARN,
+        region="eu-west-1",
+        **extra,
+    )
 
 
 def one(raw: Any, **kwargs: Any) -> StreamRecord:

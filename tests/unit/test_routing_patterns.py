@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.helpers.stream_data import lambda_record
 
 from streamkit.codec import serialize
 from streamkit.exceptions import ImageNotAvailableError, InvalidFilterPatternError
@@ -118,26 +119,19 @@ def image_json(image: dict[str, Any], schema: dict[str, str]) -> dict[str, Any]:
 def stream_record(rng: random.Random, seq: int) -> dict[str, Any]:
     name = rng.choice(["INSERT", "MODIFY", "REMOVE"])
     keys = {"pk": rng.choice(["ORDER#1", "ORDER#2", "USER#1"]), "sk": rng.choice(["A", "PAID"])}
-    body: dict[str, Any] = {
-        "ApproximateCreationDateTime": 1_700_000_000,
-        "Keys": image_json(keys, KEYS),
-        "SequenceNumber": str(seq),
-        "SizeBytes": 100,
-        "StreamViewType": "NEW_AND_OLD_IMAGES",
-    }
-    if name != "REMOVE":
-        body["NewImage"] = image_json({**keys, **item(rng, SCHEMA)}, {**KEYS, **SCHEMA})
-    if name != "INSERT":
-        body["OldImage"] = image_json({**keys, **item(rng, SCHEMA)}, {**KEYS, **SCHEMA})
-    return {
-        "eventID": f"e{seq}",
-        "eventName": name,
-        "eventVersion": "1.1",
-        "eventSource": "aws:dynamodb",
-        "awsRegion": "us-east-1",
-        "dynamodb": body,
-        "eventSourceARN": ARN,
-    }
+    schema = {**KEYS, **SCHEMA}
+    new = image_json({**keys, **item(rng, SCHEMA)}, schema) if name != "REMOVE" else None
+    old = image_json({**keys, **item(rng, SCHEMA)}, schema) if name != "INSERT" else None
+    return lambda_record(
+        seq,
+        keys=image_json(keys, KEYS),
+        event_name=name,
+        new_image=new,
+        old_image=old,
+        event_id=f"e{seq}",
+        size_bytes=100,
+        arn=ARN,
+    )
 
 
 # --- generated patterns, and their DynamoDB-JSON translation ------------------------------------
@@ -303,6 +297,15 @@ COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
 }  # fmt: skip
 
 
+def order_with(**attributes: Any) -> StreamRecord:
+    """An INSERT of order ``o`` whose NewImage also holds ``attributes`` (DynamoDB JSON)."""
+    keys = {"pk": {"S": "o"}}
+    raw = lambda_record(
+        1, keys=keys, event_name="INSERT", new_image={**keys, **attributes}, event_id="e", arn=ARN
+    )
+    return parse_event({"Records": [raw]})[0]
+
+
 def test_numeric_matching_on_images_follows_decimal_arithmetic() -> None:
     rng = random.Random(7)
     bounds = [Decimal(x) for x in ("-1.25", "0", "0.1", "2", "2.5", "5", "99.99", "100")]
@@ -310,12 +313,7 @@ def test_numeric_matching_on_images_follows_decimal_arithmetic() -> None:
         op = rng.choice(sorted(COMPARISONS))
         bound = rng.choice(bounds)
         total = rng.choice([*bounds, Decimal("2.50"), Decimal("100.000"), Decimal("5e1")])
-        record = parse_event({"Records": [
-            {"eventID": "e", "eventName": "INSERT", "eventSourceARN": ARN, "dynamodb": {
-                "Keys": {"pk": {"S": "o"}}, "NewImage": {"pk": {"S": "o"}, "total": {"N": str(total)}},
-                "SequenceNumber": "1", "SizeBytes": 1, "StreamViewType": "NEW_AND_OLD_IMAGES",
-            }},
-        ]})[0]  # fmt: skip
+        record = order_with(total={"N": str(total)})
         pattern = matches({"new": {"total": [{"numeric": [op, bound]}]}})
         assert pattern(record) is COMPARISONS[op](total, bound), (op, bound, total)
         # The DynamoDB-JSON form cannot express it: N values are strings there.
@@ -325,12 +323,7 @@ def test_numeric_matching_on_images_follows_decimal_arithmetic() -> None:
 
 
 def test_plain_numbers_match_by_value_whatever_the_spelling() -> None:
-    record = parse_event({"Records": [
-        {"eventID": "e", "eventName": "INSERT", "eventSourceARN": ARN, "dynamodb": {
-            "Keys": {"pk": {"S": "o"}}, "NewImage": {"pk": {"S": "o"}, "qty": {"N": "5.0"}},
-            "SequenceNumber": "1", "SizeBytes": 1, "StreamViewType": "NEW_AND_OLD_IMAGES",
-        }},
-    ]})[0]  # fmt: skip
+    record = order_with(qty={"N": "5.0"})
     assert matches({"new": {"qty": [5]}})(record)
     assert not matches({"new": {"qty": ["5"]}})(record)  # a number is not a string
     assert not FilterPattern.parse({"dynamodb": {"NewImage": {"qty": {"N": ["5"]}}}}).matches(

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from tests.helpers.stream_data import lambda_record
 
 from streamkit.batch import process_batch
 from streamkit.codec import serialize
@@ -44,30 +45,20 @@ def raw_record(
     ttl: bool = False,
     view: str = "NEW_AND_OLD_IMAGES",
 ) -> dict[str, Any]:
-    """A record as Lambda delivers it (binary as base64, numbers as strings)."""
-    body: dict[str, Any] = {
-        "ApproximateCreationDateTime": 1_700_000_000,
-        "Keys": serialize(keys, binary="base64"),
-        "SequenceNumber": str(seq),
-        "SizeBytes": 50,
-        "StreamViewType": view,
-    }
-    if new is not None:
-        body["NewImage"] = serialize(new, binary="base64")
-    if old is not None:
-        body["OldImage"] = serialize(old, binary="base64")
-    record: dict[str, Any] = {
-        "eventID": f"event-{seq}",
-        "eventName": event_name,
-        "eventVersion": "1.1",
-        "eventSource": "aws:dynamodb",
-        "awsRegion": "us-east-1",
-        "dynamodb": body,
-        "eventSourceARN": arn,
-    }
-    if ttl:
-        record["userIdentity"] = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
-    return record
+    """A record as Lambda delivers it (binary as base64, numbers as strings); images are
+    plain Python, encoded here."""
+    return lambda_record(
+        seq,
+        keys=serialize(keys, binary="base64"),
+        event_name=event_name,
+        new_image=None if new is None else serialize(new, binary="base64"),
+        old_image=None if old is None else serialize(old, binary="base64"),
+        event_id=f"event-{seq}",
+        size_bytes=50,
+        view_type=view,
+        arn=arn,
+        ttl_delete=ttl,
+    )
 
 
 def rec(*args: Any, **kwargs: Any) -> StreamRecord:

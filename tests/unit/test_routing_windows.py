@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from tests.helpers.stream_data import lambda_record
 
 from streamkit.codec import serialize
 from streamkit.records import StreamRecord
@@ -64,24 +65,25 @@ def order(
 ) -> dict[str, Any]:
     name = "INSERT" if old_status is None else "REMOVE" if new_status is None else "MODIFY"
     keys = {"pk": f"ORDER#{n}"}
-    body: dict[str, Any] = {
-        "ApproximateCreationDateTime": at,
-        "Keys": serialize(keys),
-        "SequenceNumber": str(BASE_SEQ + n),
-        "SizeBytes": 10,
-        "StreamViewType": "NEW_AND_OLD_IMAGES",
-    }
-    if new_status is not None:
-        body["NewImage"] = serialize({**keys, "status": new_status, "total": Decimal(total)})
-    if old_status is not None:
-        body["OldImage"] = serialize({**keys, "status": old_status, "total": Decimal(total)})
-    return {
-        "eventID": f"e{n}",
-        "eventName": name,
-        "eventSource": "aws:dynamodb",
-        "dynamodb": body,
-        "eventSourceARN": ARN,
-    }
+
+    def image(status: str | None) -> dict[str, Any] | None:
+        return (
+            None
+            if status is None
+            else serialize({**keys, "status": status, "total": Decimal(total)})
+        )
+
+    return lambda_record(
+        BASE_SEQ + n,
+        keys=serialize(keys),
+        event_name=name,
+        new_image=image(new_status),
+        old_image=image(old_status),
+        created=at,
+        event_id=f"e{n}",
+        size_bytes=10,
+        arn=ARN,
+    )
 
 
 def invoke(

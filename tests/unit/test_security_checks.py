@@ -1,4 +1,4 @@
-"""The security rules of tests/e2e/security_checks.py catch what they are meant to catch.
+"""The security rules of tests/helpers/security_checks.py catch what they are meant to catch.
 
 The e2e test runs them on the real plan (where they must find nothing); here each rule meets
 a plan that breaks it, so a rule that silently checked nothing would fail.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.e2e import security_checks as rules
+from tests.helpers import security_checks as rules
 
 
 def _plan(*resources: tuple[str, str, dict[str, Any]]) -> dict[str, Any]:

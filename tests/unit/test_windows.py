@@ -27,7 +27,7 @@ from tests.helpers.fake_streams import FakeStreamsClient
 from streamkit.local.esm.checkpoints import CheckpointStore
 from streamkit.local.esm.config import MappingConfig
 from streamkit.local.esm.destinations import DeliveryPolicy
-from streamkit.local.esm.pipeline import wire_mapping
+from streamkit.local.esm.pipeline import Pacing, wire_mapping
 from streamkit.local.esm.windows import MAX_STATE_BYTES, Window, WindowedShard
 from streamkit.streams.reader import ShardReader, StartPosition
 from streamkit.streams.throttling import IdleBackoff
@@ -113,10 +113,12 @@ def windowed(
         invoker=invoker,
         stats=stats,
         destination=destination,
-        retry_delay=NO_DELAY,
-        delivery=DeliveryPolicy(initial_delay=0.0, max_delay=0.0),
-        idle_backoff=lambda: IdleBackoff(min_delay=0.001, max_delay=0.002),
-        clock=clock,
+        pacing=Pacing(
+            retry_delay=NO_DELAY,
+            delivery=DeliveryPolicy(initial_delay=0.0, max_delay=0.0),
+            idle_backoff=lambda: IdleBackoff(min_delay=0.001, max_delay=0.002),
+            clock=clock,
+        ),
     ).shard(
         shard_id,
         stop,
@@ -158,7 +160,8 @@ def test_state_is_carried_then_a_final_invoke_closes_the_window(
     invoker = WindowedInvoker(counting)
     with windowed(tmp_path, streams, arn, invoker, clock, batch_size=2) as run:
         run.wait_for(lambda: len(invoker.full_events) == 2, "two aggregation invokes")
-        time.sleep(0.05)
+        polls = streams.calls["get_records"]
+        run.wait_for(lambda: streams.calls["get_records"] >= polls + 3, "three more polls")
         assert len(invoker.full_events) == 2  # the window is open: no final invoke yet
         assert run.store.all() == []  # and nothing checkpointed
         clock.now = BASE + 60  # the window's end passes

@@ -26,7 +26,7 @@ from streamkit.streams.throttling import IdleBackoff
 
 __all__ = ["TailHub", "TailSession"]
 
-LOG = logging.getLogger("streamkit.console.tails")
+LOG = logging.getLogger(__name__)
 
 
 class _ReadyBackoff(IdleBackoff):

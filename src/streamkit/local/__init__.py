@@ -1,5 +1,15 @@
 """The local runtime: an embedded AWS emulator and a Lambda-faithful event source mapping runner.
 
+- :mod:`.emulator` -- moto's server with streamkit's fixes (``streamkit emulator``);
+- :mod:`.esm` -- the event source mapping runner (``streamkit run``);
+- :mod:`.invoker` -- runs a function's deployed code in warm worker processes;
+- :mod:`.faults` / :mod:`.faults_cli` -- the emulator's fault injection, from Python and
+  ``streamkit faults``;
+- :mod:`.interpreters` -- the CPython interpreter of a Lambda Python runtime.
+
+The stream building blocks the runner shares with ``streamkit.ops`` are in
+:mod:`streamkit.streams`.
+
 Names are resolved lazily so that ``import streamkit.local`` stays cheap and never imports
 moto unless the emulator itself is used (the runner talks to any endpoint over HTTP).
 """

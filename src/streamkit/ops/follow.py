@@ -81,10 +81,6 @@ class StreamFollower:
         self._next_discovery = 0.0
         self._discovered_once = False
 
-    @property
-    def active_shards(self) -> list[str]:
-        return list(self._readers)
-
     def __iter__(self) -> Iterator[FollowedRecord]:
         while not self.stop.is_set():
             if self.clock() >= self._next_discovery:

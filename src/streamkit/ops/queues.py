@@ -43,7 +43,7 @@ __all__ = [
     "resolve_queue_url",
 ]
 
-LOG = logging.getLogger("streamkit.ops.queues")
+LOG = logging.getLogger(__name__)
 
 PEEK_HOLD_S = 30
 """Seconds a peeked message stays hidden if the peek dies before making it visible again."""

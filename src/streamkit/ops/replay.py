@@ -50,7 +50,7 @@ __all__ = [
     "read_batch",
 ]
 
-LOG = logging.getLogger("streamkit.ops.replay")
+LOG = logging.getLogger(__name__)
 
 # An open shard can answer GetRecords with empty pages before the records further on; the
 # records asked for exist (the failure record saw them), so a few empty pages are tolerated.

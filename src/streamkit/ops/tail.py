@@ -30,7 +30,7 @@ from streamkit.streams.throttling import IdleBackoff
 
 __all__ = ["StreamTarget", "TailOptions", "cli_main", "resolve_stream", "tail"]
 
-LOG = logging.getLogger("streamkit.ops.tail")
+LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,7 @@ if TYPE_CHECKING:
 
 __all__ = ["AggregationResult", "CounterAggregator"]
 
-logger = logging.getLogger("streamkit.routing.counters")
+logger = logging.getLogger(__name__)
 
 # TransactWriteItems takes up to 100 actions (since September 2022):
 # https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html

@@ -72,7 +72,7 @@ from streamkit.wire import (
 
 __all__ = ["TumblingWindowAggregator", "Window", "WindowResult"]
 
-logger = logging.getLogger("streamkit.routing.windows")
+logger = logging.getLogger(__name__)
 
 # "Your state can be a maximum of 1 MB per shard."
 _META: Final = "streamkit"  # our part of the state: high-water marks and counters

@@ -80,7 +80,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Next", "Stage", "StageContext", "StageOutcome", "Workflow"]
 
-logger = logging.getLogger("streamkit.routing.workflow")
+logger = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
 OutcomeStatus = Literal["advanced", "failed", "stale", "terminal", "ignored", "unknown_state"]

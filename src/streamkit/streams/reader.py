@@ -194,7 +194,6 @@ class ShardReader:
         self.last_read_sequence: str | None = start.sequence_number
         self.ended = False
         self._iterator: str | None = None
-        self.get_records_calls = 0
 
     def acquire(self) -> bool:
         """Get an iterator for the current position (called lazily by ``read``). Returns True
@@ -301,7 +300,6 @@ class ShardReader:
         return result
 
     def _get_records(self, limit: int) -> dict[str, Any]:
-        self.get_records_calls += 1
         if self.gate is None:
             return self.client.get_records(ShardIterator=self._iterator, Limit=limit)
         with self.gate.reading(self.stream_arn, self.shard_id):

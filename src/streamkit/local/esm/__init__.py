@@ -18,7 +18,9 @@ A record travels through these modules in this order:
 - :mod:`.lanes` (ParallelizationFactor) and :mod:`.windows` (TumblingWindowInSeconds) -- the
   other two ways to run a shard;
 - :mod:`.checkpointer` -- one per shard: finished records become its checkpoint;
-- :mod:`.checkpoints` -- the durable store of where each shard resumes.
+- :mod:`.checkpoints` -- the durable store of where each shard resumes;
+- :mod:`.processing_results` -- each batch's outcome reported to the endpoint
+  (``LastProcessingResult``).
 
 Nothing is imported here, so ``streamkit.local.emulator`` can use :mod:`.config` without
 loading the runner.

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from streamkit.exceptions import InvalidParameterValueError
@@ -341,31 +341,22 @@ class MappingConfig:
             last_modified=str(last_modified),
         )
 
-    @property
-    def filter_criteria(self) -> dict[str, Any] | None:
-        """The Lambda API's ``FilterCriteria`` shape, or None without filters."""
-        if not self.filter_patterns:
-            return None
-        return {"Filters": [{"Pattern": p} for p in self.filter_patterns]}
+    def restart_key(self) -> tuple[Any, ...]:
+        """What the mapping's workers are built from: a change here restarts them (from the
+        checkpoint). Every field but ``enabled`` and ``last_modified``, which a restart would
+        not change."""
+        return tuple(getattr(self, name) for name in _restart_fields())
 
-    def worker_settings(self) -> tuple[Any, ...]:
-        """What the shard workers are built from: a change here restarts them (from the
-        checkpoint). ``enabled`` and ``last_modified`` are not part of it."""
-        return (
-            self.function_arn,
-            self.event_source_arn,
-            self.batch_size,
-            self.max_batching_window_s,
-            self.starting_position,
-            self.parallelization_factor,
-            self.max_retry_attempts,
-            self.max_record_age_s,
-            self.tumbling_window_s,
-            self.report_batch_item_failures,
-            self.filter_patterns,
-            self.bisect,
-            self.on_failure_destination,
-        )
+    def changed_fields(self, other: MappingConfig) -> list[str]:
+        """The names of the fields whose change restarts the workers, where ``other`` differs."""
+        return [name for name in _restart_fields() if getattr(self, name) != getattr(other, name)]
+
+
+def _restart_fields() -> tuple[str, ...]:
+    return tuple(f.name for f in fields(MappingConfig) if f.name not in _NO_RESTART)
+
+
+_NO_RESTART = frozenset({"enabled", "last_modified"})
 
 
 def _int(mapping: Mapping[str, Any], key: str, default: int) -> int:

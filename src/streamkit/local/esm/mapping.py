@@ -1,6 +1,8 @@
 """Running one event source mapping: its function, its stream, one thread per shard.
 
-:class:`MappingWorker` is what the runner starts for an enabled mapping. Its supervisor thread
+:class:`MappingWorker` is what the runner starts for an enabled mapping, with the
+:class:`WorkerSettings` all of the runner's mappings share (how it reaches its streams
+(:class:`StreamAccess`), its checkpoints, its function loader and its pacing). Its supervisor thread
 loads the function's deployed code (``fetch_function`` + a warm-up, so broken code is reported
 at once instead of being retried invoke after invoke), describes the stream, and starts a
 :class:`ShardWorker` for every shard whose parent is done (lineage: a parent shard is finished
@@ -26,15 +28,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 from streamkit.exceptions import FunctionCodeError, StreamNotFoundError
 from streamkit.local.esm.checkpoints import CheckpointStore
 from streamkit.local.esm.config import MappingConfig
-from streamkit.local.esm.destinations import DeliveryPolicy, OnFailureDestination, destination_for
-from streamkit.local.esm.pipeline import MappingPipeline, wire_mapping
-from streamkit.local.esm.processor import Invoker, RetryDelay
+from streamkit.local.esm.destinations import OnFailureDestination, destination_for
+from streamkit.local.esm.pipeline import MappingPipeline, Pacing, wire_mapping
+from streamkit.local.esm.processor import Invoker
 from streamkit.local.esm.shard import ShardWorker
 from streamkit.local.esm.stats import MappingState, MappingStats
 from streamkit.streams.backoff import Backoff
@@ -43,11 +44,14 @@ from streamkit.streams.reader import (
     StreamsClient,
     describe_stream,
 )
-from streamkit.streams.throttling import IdleBackoff, ShardReadGate, ThrottleBackoff
+from streamkit.streams.throttling import ShardReadGate, ThrottleBackoff
 
-__all__ = ["InvokerFactory", "MappingWorker", "WorkerSettings"]
+__all__ = ["InvokerFactory", "MappingWorker", "StreamAccess", "WorkerSettings"]
 
 LOG = logging.getLogger(__name__)
+
+# How long a stopping mapping lets in-flight invokes finish before abandoning them.
+_STOP_GRACE_S = 2.0
 
 
 class InvokerFactory(Protocol):
@@ -56,23 +60,28 @@ class InvokerFactory(Protocol):
     def __call__(self, function_arn: str, *, max_concurrency: int) -> Invoker: ...
 
 
-@dataclass
-class WorkerSettings:
-    """What every mapping worker shares: clients, state, policies."""
+@dataclass(frozen=True)
+class StreamAccess:
+    """How the runner reaches its streams: the client, the gate that keeps every shard at
+    AWS's two readers, and the backoff that waits out a throttled call. One per runner, so
+    all its mappings take turns per shard."""
 
-    streams_client: StreamsClient
-    client_for: Callable[[str], Any]  # boto3 client by service name (destinations)
+    client: StreamsClient
+    gate: ShardReadGate = field(default_factory=ShardReadGate)
+    backoff: ThrottleBackoff = field(default_factory=ThrottleBackoff)
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """What every mapping worker of one runner shares. What differs per mapping is its
+    :class:`~streamkit.local.esm.config.MappingConfig`."""
+
+    streams: StreamAccess
     checkpoints: CheckpointStore
     invoker_factory: InvokerFactory
-    state_dir: Path
-    refresh_interval: float = 2.0
-    retry_delay: RetryDelay = field(default_factory=RetryDelay)
-    delivery: DeliveryPolicy = field(default_factory=DeliveryPolicy)
-    idle_backoff: Callable[[], IdleBackoff] = IdleBackoff
-    stop_grace_s: float = 2.0
-    read_gate: ShardReadGate = field(default_factory=ShardReadGate)
-    throttle_backoff: ThrottleBackoff = field(default_factory=ThrottleBackoff)
-    clock: Callable[[], float] = time.time  # epoch seconds: record age, tumbling windows
+    client_for: Callable[[str], Any]  # boto3 client by service name (destinations)
+    pacing: Pacing = field(default_factory=Pacing)
+    refresh_interval: float = 2.0  # how often the stream is described again (new shards)
 
 
 class MappingWorker:
@@ -103,11 +112,11 @@ class MappingWorker:
         self.thread.start()
 
     def stop(self) -> None:
-        """Stop polling; give in-flight invokes ``stop_grace_s`` to finish, then abandon them
+        """Stop polling; give in-flight invokes ``_STOP_GRACE_S`` to finish, then abandon them
         (their batches are not checkpointed and will be read again)."""
         self.stop_event.set()
         self._shards_stop.set()
-        deadline = time.monotonic() + self.settings.stop_grace_s
+        deadline = time.monotonic() + _STOP_GRACE_S
         for worker in list(self.shards.values()):
             worker.thread.join(max(0.0, deadline - time.monotonic()))
         # The supervisor finishes its current step (it may be loading the function) before
@@ -160,7 +169,7 @@ class MappingWorker:
         if not self.shards and self.invoker is None:
             return
         self._shards_stop.set()
-        deadline = time.monotonic() + self.settings.stop_grace_s
+        deadline = time.monotonic() + _STOP_GRACE_S
         for worker in list(self.shards.values()):
             worker.thread.join(max(0.0, deadline - time.monotonic()))
         self._close_invoker()  # in-flight invokes end now; their batches are not checkpointed
@@ -175,9 +184,9 @@ class MappingWorker:
         if any(worker.stream_gone for worker in self.shards.values()):
             raise StreamNotFoundError(config.event_source_arn)
         description = describe_stream(
-            self.settings.streams_client,
+            self.settings.streams.client,
             config.event_source_arn,
-            backoff=self.settings.throttle_backoff,
+            backoff=self.settings.streams.backoff,
             stop=self.stop_event,
         )
         if self.invoker is None and not self.stop_event.is_set():
@@ -220,16 +229,12 @@ class MappingWorker:
         """The mapping's pipeline, wired once per invoker (a stream that went away closes
         the invoker; the next one gets a pipeline of its own)."""
         if self._pipeline is None or self._pipeline.invoker is not invoker:
-            settings = self.settings
             self._pipeline = wire_mapping(
                 self.config,
                 invoker=invoker,
                 stats=self.stats,
                 destination=self.destination,
-                retry_delay=settings.retry_delay,
-                delivery=settings.delivery,
-                idle_backoff=settings.idle_backoff,
-                clock=settings.clock,
+                pacing=self.settings.pacing,
             )
         return self._pipeline
 

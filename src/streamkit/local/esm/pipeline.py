@@ -1,10 +1,11 @@
 """How a mapping's pipeline is wired, what one shard's processing is built from, and the
 plain (one batch at a time) loop.
 
-:func:`wire_mapping` turns a mapping's settings into its policies once per mapping (a
-:class:`MappingPipeline`); :meth:`MappingPipeline.shard` adds one shard's own parts (its
-id, its stop event, its durable commit). A shard worker reads its shard with a :class:`~streamkit.streams.reader.ShardReader` and
-hands it to one of three loops, by the mapping's settings:
+:func:`wire_mapping` turns a mapping's settings, with the runner's :class:`Pacing`, into
+its policies once per mapping (a :class:`MappingPipeline`); :meth:`MappingPipeline.shard`
+adds one shard's own parts (its id, its stop event, its durable commit). A shard worker
+reads its shard with a :class:`~streamkit.streams.reader.ShardReader` and hands it to one of
+three loops, by the mapping's settings:
 
 - :func:`run_sequential` -- ParallelizationFactor 1, no tumbling window: poll a batch, process
   it, checkpoint, repeat;
@@ -23,7 +24,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from streamkit.local.esm.batcher import BatchPoller, BatchSplit, RecordSource
 from streamkit.local.esm.checkpointer import ShardCheckpointer
@@ -49,9 +50,22 @@ from streamkit.local.esm.stats import Counter
 from streamkit.streams.reader import ShardReader
 from streamkit.streams.throttling import IdleBackoff
 
-__all__ = ["MappingPipeline", "ShardParts", "run_sequential", "wire_mapping"]
+__all__ = ["MappingPipeline", "Pacing", "ShardParts", "run_sequential", "wire_mapping"]
 
 LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """The runner's timing, the same for every mapping: how long a failed invoke waits
+    before its retry, how an on-failure delivery backs off, how an idle shard's polling slows
+    down, and the epoch clock (record age, tumbling windows). Tests shorten or shift these;
+    what a mapping itself sets (retries, record age, bisect, ...) is in its config."""
+
+    retry_delay: RetryDelay = field(default_factory=RetryDelay)
+    delivery: DeliveryPolicy = field(default_factory=DeliveryPolicy)
+    idle_backoff: Callable[[], IdleBackoff] = IdleBackoff
+    clock: Callable[[], float] = time.time
 
 
 @dataclass(frozen=True)
@@ -89,31 +103,29 @@ def wire_mapping(
     invoker: Invoker,
     stats: StatsSink,
     destination: OnFailureDestination | None = None,
-    retry_delay: RetryDelay | None = None,
-    delivery: DeliveryPolicy | None = None,
-    idle_backoff: Callable[[], IdleBackoff] = IdleBackoff,
-    clock: Callable[[], float] = time.time,
+    pacing: Pacing | None = None,
 ) -> MappingPipeline:
     """The one place where a mapping's settings become its pipeline's policies (as
     LocalStack's event source mapping worker factory builds a poller from a mapping):
     MaximumRetryAttempts, MaximumRecordAgeInSeconds, BisectBatchOnFunctionError,
     ReportBatchItemFailures and the on-failure destination, with the runner's pacing."""
+    pacing = pacing or Pacing()
     policy = ProcessingPolicy(
         report_batch_item_failures=config.report_batch_item_failures,
         retry=RetryPolicy(config.max_retry_attempts),
-        retry_delay=retry_delay or RetryDelay(),
+        retry_delay=pacing.retry_delay,
         record_age=RecordAgePolicy(config.max_record_age_s),
         bisect=BisectPolicy(config.bisect),
-        clock=clock,
+        clock=pacing.clock,
     )
     reporter = FailureReporter(
         config.function_arn,
         config.event_source_arn,
         stats,
         destination,
-        delivery or DeliveryPolicy(),
+        pacing.delivery,
     )
-    return MappingPipeline(config, invoker, stats, policy, reporter, idle_backoff)
+    return MappingPipeline(config, invoker, stats, policy, reporter, pacing.idle_backoff)
 
 
 @dataclass

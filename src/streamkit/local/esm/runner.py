@@ -35,7 +35,6 @@ and then refuses to start (:class:`~.state_lock.StateDirectoryBusyError`).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import functools
 import logging
 import os
@@ -52,13 +51,19 @@ from streamkit.exceptions import InvalidParameterValueError
 from streamkit.local.esm.checkpoints import CheckpointStore
 from streamkit.local.esm.config import MappingConfig, is_dynamodb_stream_arn
 from streamkit.local.esm.destinations import DeliveryPolicy
-from streamkit.local.esm.mapping import InvokerFactory, MappingWorker, WorkerSettings
+from streamkit.local.esm.mapping import (
+    InvokerFactory,
+    MappingWorker,
+    StreamAccess,
+    WorkerSettings,
+)
+from streamkit.local.esm.pipeline import Pacing
 from streamkit.local.esm.processing_results import ProcessingResultReporter
 from streamkit.local.esm.processor import Invoker, RetryDelay
 from streamkit.local.esm.state_lock import StateDirectoryBusyError, StateDirectoryLock
 from streamkit.local.esm.stats import MappingState, MappingStats
 from streamkit.local.invoker.log_shipper import LogShipper, logs_client
-from streamkit.streams.throttling import IdleBackoff, ShardReadGate, ThrottleBackoff
+from streamkit.streams.throttling import IdleBackoff, ThrottleBackoff
 
 __all__ = ["Runner", "cli_main"]
 
@@ -109,18 +114,19 @@ class Runner:
         self._client_factory = client_factory or self._make_client
         self.checkpoints = CheckpointStore(self.state_dir)
         self.settings = WorkerSettings(
-            streams_client=self.client("dynamodbstreams"),
-            client_for=self.client,
+            streams=StreamAccess(
+                self.client("dynamodbstreams"), backoff=throttle_backoff or ThrottleBackoff()
+            ),
             checkpoints=self.checkpoints,
             invoker_factory=invoker_factory or self._load_function,
-            state_dir=self.state_dir,
+            client_for=self.client,
+            pacing=Pacing(
+                retry_delay=retry_delay or RetryDelay(),
+                delivery=delivery or DeliveryPolicy(),
+                idle_backoff=idle_backoff,
+                clock=clock,  # epoch seconds (record age, tumbling windows); tests may shift it
+            ),
             refresh_interval=reconcile_interval,
-            retry_delay=retry_delay or RetryDelay(),
-            delivery=delivery or DeliveryPolicy(),
-            idle_backoff=idle_backoff,
-            read_gate=ShardReadGate(),  # one per runner: all its mappings take turns per shard
-            throttle_backoff=throttle_backoff or ThrottleBackoff(),
-            clock=clock,  # epoch seconds (record age, tumbling windows); tests may shift it
         )
         # Run only the mappings this accepts (others are treated as absent), e.g. in tests
         # that share an endpoint.
@@ -141,7 +147,6 @@ class Runner:
             else functools.partial(logs_client, endpoint_url, self.region)
         )
         self.log_shipper = LogShipper(logs_factory) if ship_logs else None
-        self.reconciles = 0
         # "[HOST:]PORT" of the web console (streamkit.console), served while the runner runs.
         self.console_bind = console
         self.console: Any = None
@@ -328,7 +333,7 @@ class Runner:
             self._stop_worker(uuid)
             stats.set_state(MappingState.DISABLED)
             return
-        key = (config.worker_settings(), self._code_version(config.function_arn))
+        key = (config.restart_key(), self._code_version(config.function_arn))
         current = self._workers.get(uuid)
         if current is not None and self._worker_keys.get(uuid) == key:
             return
@@ -414,12 +419,7 @@ def _changes(
     new_key: tuple[Any, ...],
 ) -> list[str]:
     """Names of what changed between two versions of a mapping, for the log."""
-    names = [
-        f.name
-        for f in dataclasses.fields(MappingConfig)
-        if f.name not in ("enabled", "last_modified")
-        and getattr(old, f.name) != getattr(new, f.name)
-    ]
+    names = old.changed_fields(new)
     if old_key is None or old_key[1] != new_key[1]:
         names.append("function code")
     return names or ["unknown"]

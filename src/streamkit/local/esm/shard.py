@@ -65,7 +65,7 @@ class ShardWorker:
 
     def _run(self) -> None:
         self.stats.shard_started()
-        gate = self.settings.read_gate
+        gate = self.settings.streams.gate
         gate.register(self.config.event_source_arn, self.shard.shard_id, self)
         try:
             self._run_until_stopped()
@@ -138,12 +138,12 @@ class ShardWorker:
         config = self.config
         start, resume = self._start_position()
         reader = ShardReader(
-            self.settings.streams_client,
+            self.settings.streams.client,
             config.event_source_arn,
             self.shard.shard_id,
             start,
-            gate=self.settings.read_gate,
-            backoff=self.settings.throttle_backoff,
+            gate=self.settings.streams.gate,
+            backoff=self.settings.streams.backoff,
             stop=self.stop,
             on_throttle=self._count_throttle,
         )

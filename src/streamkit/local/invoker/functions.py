@@ -113,10 +113,6 @@ class FunctionSpec:
         module, _, _ = self.handler.rpartition(".")
         return module.replace("/", ".")
 
-    @property
-    def handler_function(self) -> str:
-        return self.handler.rpartition(".")[2]
-
 
 @dataclass(frozen=True)
 class LoadedFunction:
