@@ -44,7 +44,8 @@ ANCHORS = ("boto3", "aws-lambda-powertools")
 # benchmarks package) on sys.path: the two orders-batch cases, as JSON.
 _CHILD = """
 import json, sys
-from benchmarks import _data, measure
+from benchmarks import measure
+from tests.helpers import stream_data as _data
 from benchmarks.bench_codec import deserialize_cases
 from streamkit import codec
 cases = deserialize_cases("orders batch (1000)", _data.orders_event(1000), targets=True)
