@@ -11,10 +11,11 @@ For every runtime (python3.11, python3.12, python3.13 by default) this:
 4. runs the orders-batch deserialization cases of ``benchmarks/bench_codec.py`` there, with
    the compiled walker and with ``STREAMKIT_PURE_PYTHON=1``, each in a fresh interpreter.
 
-``--passes N`` repeats the whole sweep; the table reports each pass with the load average it
+``--passes N`` repeats the whole sweep, ``--seconds S`` gives each case more calls to take the
+fastest of; the table reports each pass with the load average it
 ran under (the machine may be shared: the quietest pass is the one to quote).
 
-    python scripts/bench_runtimes.py [--runtimes python3.12 ...] [--passes 3]
+    python scripts/bench_runtimes.py [--runtimes python3.12 ...] [--passes 3] [--seconds 8]
 """
 
 from __future__ import annotations
@@ -39,16 +40,18 @@ from streamkit.local.interpreters import InterpreterNotFoundError, find_interpre
 REPO = Path(__file__).resolve().parents[1]
 VENVS = REPO / "build" / "bench-venvs"
 ANCHORS = ("boto3", "aws-lambda-powertools")
+DEFAULT_SECONDS_PER_CASE = 3.0  # as benchmarks.DEFAULT_SECONDS_PER_CASE
 
 # Run inside the runtime's venv, with the unpacked zip and the repository (for the
 # benchmarks package) on sys.path: the two orders-batch cases, as JSON.
 _CHILD = """
 import json, sys
-from benchmarks import _data, measure
+from benchmarks import measure
+from tests.helpers import stream_data as _data
 from benchmarks.bench_codec import deserialize_cases
 from streamkit import codec
 cases = deserialize_cases("orders batch (1000)", _data.orders_event(1000), targets=True)
-results = [measure(case) for case in cases]
+results = [measure(case, seconds=float(sys.argv[1])) for case in cases]
 print(json.dumps({
     "python": "%d.%d.%d" % sys.version_info[:3],
     "compiled": codec.COMPILED,
@@ -91,13 +94,18 @@ def _task(runtime: str) -> tuple[Path, bool]:
     return task, bool(native)
 
 
-def _run(python: Path, task: Path, pure: bool) -> dict[str, object]:
+def _run(python: Path, task: Path, pure: bool, seconds: float) -> dict[str, object]:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "STREAMKIT_PURE_PYTHON")}
     env["PYTHONPATH"] = f"{task}{os.pathsep}{REPO}"
     if pure:
         env["STREAMKIT_PURE_PYTHON"] = "1"
     done = subprocess.run(
-        [str(python), "-c", _CHILD], env=env, cwd=task, capture_output=True, text=True, check=False
+        [str(python), "-c", _CHILD, str(seconds)],
+        env=env,
+        cwd=task,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if done.returncode != 0:
         raise RuntimeError(f"benchmark on {python} failed:\n{done.stderr[-3000:]}")
@@ -110,6 +118,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runtimes", nargs="+", default=list(lambda_codec.RUNTIMES))
     parser.add_argument("--passes", type=int, default=1)
+    # Each case takes the fastest of its interleaved calls: more calls make that minimum
+    # less likely to be one a busy machine disturbed (on either side).
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=DEFAULT_SECONDS_PER_CASE,
+        help="wall time per case, both sides (default %(default)s)",
+    )
     args = parser.parse_args(argv)
     setups = {}
     for runtime in args.runtimes:
@@ -125,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     for n in range(1, args.passes + 1):
         for runtime, (python, task, compiled) in setups.items():
             for pure in (False, True) if compiled else (True,):
-                result = _run(python, task, pure)
+                result = _run(python, task, pure, args.seconds)
                 cases = result["cases"]
                 assert isinstance(cases, list)
                 boto3, powertools = cases

@@ -13,6 +13,7 @@ import pytest
 
 from streamkit import codec
 from streamkit.codec import deserialize, deserialize_value, serialize, serialize_value
+from streamkit.codec._checked import checked_map
 from streamkit.codec._walker import Deserializer
 from streamkit.exceptions import DeserializationError, SerializationError
 
@@ -356,6 +357,30 @@ def test_nesting_up_to_dynamodbs_limit_is_read(tag: str) -> None:
     for _ in range(codec.MAX_NESTING_DEPTH):
         value = value["a"] if tag == "M" else value[0]
     assert value == Decimal("7")
+
+
+def _mixed_av(levels: int, tag: str) -> dict[str, Any]:
+    """``levels`` maps (tag "M"), lists ("L") or both alternating ("LM") around {"N": "7"}."""
+    av: dict[str, Any] = {"N": "7"}
+    for level in range(levels):
+        in_a_map = tag == "M" or (tag == "LM" and level % 2 == 0)
+        av = {"M": {"a": av, "s": {"S": "x"}}} if in_a_map else {"L": [av]}
+    return av
+
+
+@pytest.mark.parametrize("tag", ["M", "L", "LM"])
+def test_the_fast_walker_itself_reads_every_depth_up_to_the_limit(
+    each_walker: Deserializer, tag: str
+) -> None:
+    # deserialize() would hide a fast walker that gives up too early (the checked walker
+    # answers the same), so the walker is called directly and compared with the checked
+    # one: the pure walker walks maps inside maps inline, with depth arithmetic of its own.
+    for levels in range(codec.MAX_NESTING_DEPTH + 1):
+        image = {"x": _mixed_av(levels, tag), "y": {"S": "x"}}
+        assert each_walker.decimal_map(image) == checked_map(image, "", "decimal", "an image")
+    # One level more is the checked walker's to refuse (any raise hands the image over).
+    with pytest.raises(Exception):
+        each_walker.decimal_map({"x": _mixed_av(codec.MAX_NESTING_DEPTH + 1, tag)})
 
 
 @pytest.mark.parametrize("tag", ["M", "L"])

@@ -36,8 +36,9 @@ def build_fast_deserializer(
     ``small_numbers`` is the mode's table of converted short number texts, ``recent`` that
     of the longer texts seen last (see ``_rules`` for what is kept and why).
 
-    The map and list loops repeat the same tag chain on purpose: handling scalars inline
-    saves a Python call per value, which is most of the cost of a walk. Tags are tested in
+    The map and list loops repeat the same tag chain on purpose (and the map loop once more
+    for the maps directly inside it): handling scalars inline saves a Python call per value,
+    which is most of the cost of a walk. Tags are tested in
     the order of their frequency in real items, as membership tests (``"S" in av``) after a
     length check: unpacking the one key (``(tag,) = av``) makes an iterator per value, and
     comparing it with each tag compares text, where a missing key is told by its hash.
@@ -133,7 +134,66 @@ def build_fast_deserializer(
                 v = av["M"]
                 if depth >= max_depth:
                     raise Unusual
-                out[key] = map_(v, depth + 1)
+                # A map inside a map (an address, a payment, a line's attributes) is walked
+                # here, inline, one level deep: the chain below is the one above with ``2``
+                # names. It saves a Python call per nested map, measured as 1.7-3 % fewer
+                # instructions per orders batch (cachegrind, CPython 3.11-3.13); deeper maps,
+                # and maps in lists, go through map_ as before.
+                out2: dict[str, Any] = copy_dict(v)
+                for key2, av2 in v.items():
+                    if len(av2) != 1:
+                        raise Unusual
+                    if "S" in av2:
+                        v2 = av2["S"]
+                        if v2.__class__ is not str:
+                            raise Unusual
+                        out2[key2] = v2
+                    elif "N" in av2:
+                        v2 = av2["N"]
+                        value = known(v2)
+                        if value is None:
+                            value = recent_get(v2)
+                            if value is None:
+                                value = to_decimal(v2)
+                                if not (v2.isascii() and value.is_finite()):
+                                    raise Unusual
+                                if native:
+                                    value = to_native(v2, value)
+                                if len(v2) <= small_len:
+                                    if len(small_numbers) < kept:
+                                        small_numbers[v2] = value
+                                elif len(v2) <= recent_len:
+                                    if len(recent) >= recent_kept:
+                                        recent.clear()
+                                    recent[v2] = value
+                        out2[key2] = value
+                    elif "M" in av2:
+                        v2 = av2["M"]
+                        if depth + 1 >= max_depth:
+                            raise Unusual
+                        out2[key2] = map_(v2, depth + 2)
+                    elif "BOOL" in av2:
+                        v2 = av2["BOOL"]
+                        if v2.__class__ is not bool:
+                            raise Unusual
+                        out2[key2] = v2
+                    elif "NULL" in av2:
+                        v2 = av2["NULL"]
+                        if v2 is not True:
+                            raise Unusual
+                        out2[key2] = None
+                    elif "L" in av2:
+                        v2 = av2["L"]
+                        if depth + 1 >= max_depth:
+                            raise Unusual
+                        out2[key2] = list_(v2, depth + 2)
+                    elif "B" in av2:
+                        v2 = av2["B"]
+                        out2[key2] = binary(v2)
+                    else:
+                        ((tag, v2),) = av2.items()
+                        out2[key2] = sets[tag](v2)
+                out[key] = out2
             elif "BOOL" in av:
                 v = av["BOOL"]
                 if v.__class__ is not bool:
