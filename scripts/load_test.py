@@ -162,12 +162,12 @@ class LoadRun:
     def wait_settled(self, order_ids: list[str], deadline: float) -> bool:
         """Until every order is terminal, or (poison) in the workflow's on-failure queue."""
         while True:
-            orders = readback.orders(self.platform)
+            statuses = readback.order_statuses(self.platform)
             open_ids = [
                 oid
                 for oid in order_ids
                 if oid in self.writer.log.placed
-                and str((orders.get(oid) or {}).get("status")) not in readback.TERMINAL
+                and statuses.get(oid) not in readback.TERMINAL
             ]
             poison = [oid for oid in open_ids if self.plans[oid].kind == "poison"]
             if len(poison) == len(open_ids) and poison:

@@ -43,3 +43,14 @@ variable "pickup_wait_seconds" {
   type        = number
   default     = 0
 }
+
+variable "parallelization_factor" {
+  description = "ParallelizationFactor of every mapping (1-10): batches of one shard in flight at once, each order and product keeping its lane."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.parallelization_factor >= 1 && var.parallelization_factor <= 10 && floor(var.parallelization_factor) == var.parallelization_factor
+    error_message = "parallelization_factor must be a whole number from 1 to 10."
+  }
+}

@@ -1,0 +1,86 @@
+"""The set-up every fan-out function of the platform shares (order_events, product_events).
+
+``SinkEnvironment`` reads the clients and settings the sinks need from the function's
+environment, once per execution environment (module level in ``app.py``: clients and
+connections live across warm invocations). ``fan_out_handler`` turns named sinks into the
+Lambda handler: one ``Router.fan_out`` with per-target idempotency (a failing target is retried
+alone, its siblings' completion markers hold), ``per_key`` ordering (a failing record holds back
+only the later changes of the same item), per-target change latency and one EMF document per
+invocation.
+
+Env: ``IDEMPOTENCY_TABLE``, ``AUDIT_BUCKET``, ``AUDIT_REDACT_FIELDS`` (comma-separated),
+``REDIS_URL``, ``METRICS_NAMESPACE``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from orderplatform.audit import AuditArchive, redact_fields
+from orderplatform.cache import CacheInvalidator
+from streamkit import DynamoDBIdempotencyStore, Router, StreamRecord
+from streamkit.observability import ChangeLatency, ObservedConsumer
+
+__all__ = ["SinkEnvironment", "fan_out_handler"]
+
+Sink = Callable[[StreamRecord], Any]
+
+
+class SinkEnvironment:
+    """Clients and sinks from the environment; ``client(service)`` caches one per service."""
+
+    def __init__(self, environ: Mapping[str, str] = os.environ) -> None:
+        import boto3  # in the Lambda runtime; imported here so tests can build sinks without it
+        import redis
+
+        self.environ = environ
+        self._boto3 = boto3
+        self._clients: dict[str, Any] = {}
+        self.metrics_namespace = environ.get("METRICS_NAMESPACE") or "streamkit"
+        # redis-py connects on first use; short timeouts make an outage fail the cache target
+        # fast instead of holding the whole invocation.
+        self.redis = redis.Redis.from_url(
+            environ["REDIS_URL"], socket_timeout=2, socket_connect_timeout=2
+        )
+        self.store = DynamoDBIdempotencyStore(
+            environ["IDEMPOTENCY_TABLE"], client=self.client("dynamodb")
+        )
+
+    def client(self, service: str) -> Any:
+        found = self._clients.get(service)
+        if found is None:
+            found = self._clients[service] = self._boto3.client(service)
+        return found
+
+    def audit(self) -> AuditArchive:
+        return AuditArchive(
+            self.environ["AUDIT_BUCKET"],
+            client=self.client("s3"),
+            redact=redact_fields(self.environ.get("AUDIT_REDACT_FIELDS")),
+        )
+
+    def cache(self) -> CacheInvalidator:
+        return CacheInvalidator(self.redis)
+
+
+def fan_out_handler(
+    service: str, env: SinkEnvironment, sinks: Iterable[tuple[str, Sink]]
+) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """The Lambda handler that fans every record out to ``sinks`` (``(name, sink)`` pairs, run
+    in that order), each measured as ``Target=<service>.<name>``."""
+    latency = ChangeLatency(namespace=env.metrics_namespace)
+    router = Router(service, idempotency=env.store, ordering="per_key")
+    changes = router.fan_out("changes")
+    names = []
+    for name, sink in sinks:
+        changes.add_target(latency.target(f"{service}.{name}")(sink), name=name)
+        names.append(name)
+    if not names:
+        raise ValueError(f"{service}: a fan-out function needs at least one sink")
+    router.validate()
+    handler: Callable[[dict[str, Any], Any], dict[str, Any]] = latency.observe(
+        ObservedConsumer(router, namespace=env.metrics_namespace, service=service)
+    )
+    return handler
