@@ -166,8 +166,7 @@ class LoadRun:
             open_ids = [
                 oid
                 for oid in order_ids
-                if oid in self.writer.log.placed
-                and statuses.get(oid) not in readback.TERMINAL
+                if oid in self.writer.log.placed and statuses.get(oid) not in readback.TERMINAL
             ]
             poison = [oid for oid in open_ids if self.plans[oid].kind == "poison"]
             if len(poison) == len(open_ids) and poison:
