@@ -131,6 +131,17 @@ class LoadRun:
             for m in mappings
         )
 
+    def failed_fan_out_records(self) -> int:
+        """Records of the fan-out functions' failed invokes (failed invokes x BatchSize): the
+        most side effects the docs allow to repeat (see loadtest/accounting.py)."""
+        stats = self.runner_stats()
+        return sum(
+            int(stats.get(m["UUID"], {}).get("failed", 0)) * int(m.get("BatchSize", 0))
+            for name, mappings in self.mappings.items()
+            if name != "workflow"
+            for m in mappings
+        )
+
     def show(self, placed: int) -> None:
         handled = self.handled_per_function()
         info = " ".join(f"{name} {count}" for name, count in handled.items())
@@ -406,6 +417,7 @@ def settle_account(
             sms=readback.emulator_messages(platform, "/_streamkit/sns/sms"),
             cache=readback.cache_check(platform, list(run.writer.log.placed)),
             aggregates=readback.aggregates(platform),
+            failed_fan_out_records=run.failed_fan_out_records(),
         )
         if account.balanced or time.monotonic() > deadline:
             break
