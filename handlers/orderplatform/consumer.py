@@ -16,16 +16,25 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from orderplatform.audit import AuditArchive, redact_fields
 from orderplatform.cache import CacheInvalidator
 from streamkit import DynamoDBIdempotencyStore, Router, StreamRecord
 from streamkit.observability import ChangeLatency, ObservedConsumer
 
-__all__ = ["SinkEnvironment", "fan_out_handler"]
+__all__ = ["BatchPrepared", "SinkEnvironment", "fan_out_handler"]
 
 Sink = Callable[[StreamRecord], Any]
+
+
+class BatchPrepared(Protocol):
+    """A sink that does its work for a whole invocation's batch up front (``prepare``), whose
+    per-record target call then reports each record's part; ``clear`` forgets the batch."""
+
+    def prepare(self, event: Any) -> None: ...
+
+    def clear(self) -> None: ...
 
 
 class SinkEnvironment:
@@ -69,18 +78,31 @@ def fan_out_handler(
     service: str, env: SinkEnvironment, sinks: Iterable[tuple[str, Sink]]
 ) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     """The Lambda handler that fans every record out to ``sinks`` (``(name, sink)`` pairs, run
-    in that order), each measured as ``Target=<service>.<name>``."""
+    in that order), each measured as ``Target=<service>.<name>``. A sink with ``prepare`` and
+    ``clear`` (``BatchPrepared``) is prepared with the whole event before the records run."""
     latency = ChangeLatency(namespace=env.metrics_namespace)
     router = Router(service, idempotency=env.store, ordering="per_key")
     changes = router.fan_out("changes")
-    names = []
-    for name, sink in sinks:
+    pairs = list(sinks)
+    for name, sink in pairs:
         changes.add_target(latency.target(f"{service}.{name}")(sink), name=name)
-        names.append(name)
-    if not names:
+    if not pairs:
         raise ValueError(f"{service}: a fan-out function needs at least one sink")
     router.validate()
-    handler: Callable[[dict[str, Any], Any], dict[str, Any]] = latency.observe(
+    observed: Callable[[dict[str, Any], Any], dict[str, Any]] = latency.observe(
         ObservedConsumer(router, namespace=env.metrics_namespace, service=service)
     )
+    prepared = [sink for _, sink in pairs if callable(getattr(sink, "prepare", None))]
+    if not prepared:
+        return observed
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        for sink in prepared:
+            sink.prepare(event)
+        try:
+            return observed(event, context)
+        finally:
+            for sink in prepared:
+                sink.clear()
+
     return handler
