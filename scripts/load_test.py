@@ -90,6 +90,8 @@ class LoadRun:
             platform.client_factory("dynamodb"), platform.tables["orders"], options.writers
         )
         self.settled = 0
+        # Terminal states are final: a settled order is never read again by the poll.
+        self.terminal: set[str] = set()
         self.plans: dict[str, OrderPlan] = {}
         self.mappings = self._mappings()
 
@@ -173,12 +175,11 @@ class LoadRun:
     def wait_settled(self, order_ids: list[str], deadline: float) -> bool:
         """Until every order is terminal, or (poison) in the workflow's on-failure queue."""
         while True:
-            statuses = readback.order_statuses(self.platform)
-            open_ids = [
-                oid
-                for oid in order_ids
-                if oid in self.writer.log.placed and statuses.get(oid) not in readback.TERMINAL
-            ]
+            placed = [oid for oid in order_ids if oid in self.writer.log.placed]
+            unknown = [oid for oid in placed if oid not in self.terminal]
+            statuses = readback.order_statuses(self.platform, unknown)
+            self.terminal.update(o for o in unknown if statuses.get(o) in readback.TERMINAL)
+            open_ids = [oid for oid in placed if oid not in self.terminal]
             poison = [oid for oid in open_ids if self.plans[oid].kind == "poison"]
             if len(poison) == len(open_ids) and poison:
                 in_dlq = readback.dead_letters(self.platform).order_ids.get("workflow", set())
