@@ -103,6 +103,7 @@ class _Undo:
 
 def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
     """moto 5.2.6's DynamoDBBackend.transact_write_items with per-item rollback (above)."""
+    from moto.dynamodb.comparisons import get_filter_expression
     from moto.dynamodb.exceptions import (
         ConditionalCheckFailed,
         MockValidationException,
@@ -111,7 +112,6 @@ def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> Non
         TransactionCanceledException,
         TransactWriteSingleOpException,
     )
-    from moto.dynamodb.comparisons import get_filter_expression
 
     if len(transact_items) > 100:
         raise TooManyTransactionsException()
