@@ -15,6 +15,7 @@ Env: ``IDEMPOTENCY_TABLE``, ``AUDIT_BUCKET``, ``AUDIT_REDACT_FIELDS`` (comma-sep
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
@@ -23,7 +24,7 @@ from orderplatform.cache import CacheInvalidator
 from streamkit import DynamoDBIdempotencyStore, Router, StreamRecord
 from streamkit.observability import ChangeLatency, ObservedConsumer
 
-__all__ = ["BatchPrepared", "SinkEnvironment", "fan_out_handler"]
+__all__ = ["BatchPrepared", "LazyClient", "SinkEnvironment", "fan_out_handler"]
 
 Sink = Callable[[StreamRecord], Any]
 
@@ -35,6 +36,30 @@ class BatchPrepared(Protocol):
     def prepare(self, event: Any) -> None: ...
 
     def clear(self) -> None: ...
+
+
+class LazyClient:
+    """A boto3 client created on first use, then kept for the execution environment's life.
+
+    Creating a client loads its service model (JSON, parsed in Python): a few hundred ms of CPU
+    for the five clients order_events uses, all inside Lambda's 10 s init phase if made at
+    import. On a loaded machine the emulated inits ran past that limit (Sandbox.Timedout, and
+    the records' retries with it). Made on first use, the cost moves into the first invoke,
+    which has the function's whole timeout, and warm invokes reuse the client as before."""
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self._factory = factory
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        client = self._client
+        if client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._factory()
+                client = self._client
+        return getattr(client, name)
 
 
 class SinkEnvironment:
@@ -58,9 +83,11 @@ class SinkEnvironment:
         )
 
     def client(self, service: str) -> Any:
+        """The service's client (one per service, created on first use: ``LazyClient``)."""
         found = self._clients.get(service)
         if found is None:
-            found = self._clients[service] = self._boto3.client(service)
+            boto3 = self._boto3
+            found = self._clients[service] = LazyClient(lambda: boto3.client(service))
         return found
 
     def audit(self) -> AuditArchive:
