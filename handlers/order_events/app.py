@@ -24,60 +24,44 @@ Observed: JSON logs, one EMF document per invocation with ``Service=order_events
 
 from __future__ import annotations
 
-import os
-
-import boto3
-import redis
 from orderplatform.analytics import AnalyticsTarget
-from orderplatform.audit import AuditArchive, redact_fields
-from orderplatform.cache import CacheInvalidator
+from orderplatform.consumer import SinkEnvironment, fan_out_handler
 from orderplatform.fulfilment import Fulfilment
 from orderplatform.notify import Notifier
 
-from streamkit import DynamoDBIdempotencyStore, Router
-from streamkit.observability import ChangeLatency, ObservedConsumer
-
 SERVICE = "order_events"
-METRICS_NAMESPACE = os.environ.get("METRICS_NAMESPACE") or "streamkit"
 
-# Module level: clients and connections live across warm invocations. redis-py connects on
-# first use, with short timeouts so that an outage fails the cache target fast.
-dynamodb = boto3.client("dynamodb")
-cache = redis.Redis.from_url(os.environ["REDIS_URL"], socket_timeout=2, socket_connect_timeout=2)
-store = DynamoDBIdempotencyStore(os.environ["IDEMPOTENCY_TABLE"], client=dynamodb)
-latency = ChangeLatency(namespace=METRICS_NAMESPACE)
-
-# per_key: a record that fails holds back only the later changes of the same order.
-# The sinks, at module level: clients and connections live across warm invocations.
-audit = AuditArchive(
-    os.environ["AUDIT_BUCKET"],
-    client=boto3.client("s3"),
-    redact=redact_fields(os.environ.get("AUDIT_REDACT_FIELDS")),
+# Module level: clients and connections live across warm invocations.
+env = SinkEnvironment()
+handler = fan_out_handler(
+    SERVICE,
+    env,
+    (
+        ("audit", env.audit()),
+        ("cache", env.cache()),
+        (
+            "notify",
+            Notifier(
+                ses=env.client("ses"),
+                sns=env.client("sns"),
+                sender=env.environ["NOTIFICATION_SENDER"],
+            ),
+        ),
+        (
+            "analytics",
+            AnalyticsTarget(
+                table=env.environ["AGGREGATES_TABLE"],
+                fence_table=env.environ["FENCE_TABLE"],
+                client=env.client("dynamodb"),
+            ),
+        ),
+        (
+            "fulfilment",
+            Fulfilment(
+                client=env.client("stepfunctions"),
+                state_machine_arn=env.environ["STATE_MACHINE_ARN"],
+                pickup_wait_seconds=int(env.environ.get("PICKUP_WAIT_SECONDS") or 0),
+            ),
+        ),
+    ),
 )
-invalidator = CacheInvalidator(cache)
-notifier = Notifier(
-    ses=boto3.client("ses"), sns=boto3.client("sns"), sender=os.environ["NOTIFICATION_SENDER"]
-)
-analytics = AnalyticsTarget(
-    table=os.environ["AGGREGATES_TABLE"], fence_table=os.environ["FENCE_TABLE"], client=dynamodb
-)
-fulfilment = Fulfilment(
-    client=boto3.client("stepfunctions"),
-    state_machine_arn=os.environ["STATE_MACHINE_ARN"],
-    pickup_wait_seconds=int(os.environ.get("PICKUP_WAIT_SECONDS") or 0),
-)
-
-# per_key: a record that fails holds back only the later changes of the same order.
-router = Router(SERVICE, idempotency=store, ordering="per_key")
-changes = router.fan_out("changes")
-for name, sink in (
-    ("audit", audit),
-    ("cache", invalidator),
-    ("notify", notifier),
-    ("analytics", analytics),
-    ("fulfilment", fulfilment),
-):
-    changes.add_target(latency.target(f"{SERVICE}.{name}")(sink), name=name)
-
-router.validate()
-handler = latency.observe(ObservedConsumer(router, namespace=METRICS_NAMESPACE, service=SERVICE))

@@ -9,7 +9,19 @@ Aggregates (one item each in the aggregates table, hash key ``pk``, ``ADD``-ed):
 
 ``streamkit.CounterAggregator`` commits each record's deltas with its per-record marker in one
 transaction, so redeliveries, bisection and re-cut batches never count a record twice;
-``AnalyticsTarget`` runs it for one record as a fan-out target.
+``AnalyticsTarget`` is the fan-out target that reports each record's part.
+
+Per batch, not per record. Run for one record at a time, the aggregator costs two requests per
+record (a BatchGetItem of its marker, a TransactWriteItems): measured on the embedded emulator,
+the analytics target was a third of order_events' requests and more than its share of the
+emulator's CPU. So the function calls ``prepare(event)`` once per invocation: one BatchGetItem
+per 100 records and one transaction per up to 100 items for the whole batch, and each record's
+target call then reports what the batch run did for it. Exactly once is unchanged: it rests on
+the per-record marker written in the same transaction as that record's deltas, however the
+batch was cut (a redelivered record whose marker exists is skipped by the aggregator's read).
+A record the batch run failed (its deltas raised, or its transaction did not commit) fails this
+target, so Lambda redelivers it and the aggregator applies it then. A record that was not in
+the prepared batch (a direct call, a test) runs alone, as before.
 """
 
 from __future__ import annotations
@@ -43,7 +55,10 @@ def order_metrics(record: StreamRecord) -> Iterator[Delta]:
 
 
 class AnalyticsTarget:
-    """The analytics fan-out target: the record's deltas and marker, in one transaction."""
+    """The analytics fan-out target: each record's deltas and marker, committed together.
+
+    ``prepare(event)`` aggregates a whole invocation's batch at once; ``clear()`` forgets it.
+    """
 
     def __init__(self, *, table: str, fence_table: str, client: Any) -> None:
         self.counters = CounterAggregator(
@@ -53,9 +68,38 @@ class AnalyticsTarget:
             deltas=order_metrics,
             client=client,
         )
+        self._prepared: set[str] = set()  # sequence numbers the batch run covered
+        self._failed: set[str] = set()  # ... and those it reported failed
+        self._error: Exception | None = None  # the batch run itself raised
+
+    def prepare(self, event: Any) -> None:
+        records = event.get("Records") if isinstance(event, dict) else None
+        if not isinstance(records, list) or not records:
+            return
+        self._prepared = {
+            str(r.get("dynamodb", {}).get("SequenceNumber")) for r in records if isinstance(r, dict)
+        }
+        try:
+            response = self.counters.run(event).response()
+        except Exception as exc:  # the store is unavailable: every record fails this target
+            self._error = exc
+            return
+        self._failed = {str(f["itemIdentifier"]) for f in response["batchItemFailures"]}
+
+    def clear(self) -> None:
+        self._prepared, self._failed, self._error = set(), set(), None
 
     def __call__(self, record: StreamRecord) -> int:
-        result = self.counters.run({"Records": [record.raw]})
-        if result.response()["batchItemFailures"]:
-            raise RuntimeError(f"aggregating {record.item_identifier} failed; retried")
+        sequence = record.item_identifier
+        if sequence not in self._prepared:
+            result = self.counters.run({"Records": [record.raw]})
+            if result.response()["batchItemFailures"]:
+                raise RuntimeError(f"aggregating {sequence} failed; retried")
+            return 1
+        if self._error is not None:
+            raise RuntimeError(f"aggregating the batch of {sequence} failed; retried") from (
+                self._error
+            )
+        if sequence in self._failed:
+            raise RuntimeError(f"aggregating {sequence} failed; retried")
         return 1

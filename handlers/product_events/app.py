@@ -11,35 +11,9 @@ Env: ``IDEMPOTENCY_TABLE``, ``AUDIT_BUCKET``, ``AUDIT_REDACT_FIELDS``, ``REDIS_U
 
 from __future__ import annotations
 
-import os
-
-import boto3
-import redis
-from orderplatform.audit import AuditArchive, redact_fields
-from orderplatform.cache import CacheInvalidator
-
-from streamkit import DynamoDBIdempotencyStore, Router
-from streamkit.observability import ChangeLatency, ObservedConsumer
+from orderplatform.consumer import SinkEnvironment, fan_out_handler
 
 SERVICE = "product_events"
-METRICS_NAMESPACE = os.environ.get("METRICS_NAMESPACE") or "streamkit"
 
-dynamodb = boto3.client("dynamodb")
-cache = redis.Redis.from_url(os.environ["REDIS_URL"], socket_timeout=2, socket_connect_timeout=2)
-store = DynamoDBIdempotencyStore(os.environ["IDEMPOTENCY_TABLE"], client=dynamodb)
-latency = ChangeLatency(namespace=METRICS_NAMESPACE)
-
-audit = AuditArchive(
-    os.environ["AUDIT_BUCKET"],
-    client=boto3.client("s3"),
-    redact=redact_fields(os.environ.get("AUDIT_REDACT_FIELDS")),
-)
-invalidator = CacheInvalidator(cache)
-
-router = Router(SERVICE, idempotency=store, ordering="per_key")
-changes = router.fan_out("changes")
-for name, sink in (("audit", audit), ("cache", invalidator)):
-    changes.add_target(latency.target(f"{SERVICE}.{name}")(sink), name=name)
-
-router.validate()
-handler = latency.observe(ObservedConsumer(router, namespace=METRICS_NAMESPACE, service=SERVICE))
+env = SinkEnvironment()
+handler = fan_out_handler(SERVICE, env, (("audit", env.audit()), ("cache", env.cache())))

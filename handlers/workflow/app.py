@@ -143,16 +143,32 @@ def take_payment(record: StreamRecord, ctx: StageContext) -> Next:
 @workflow.stage("PAID", next="RESERVED", on_error="OUT_OF_STOCK")
 @measured
 def reserve_inventory(record: StreamRecord, ctx: StageContext) -> None:
-    wanted = sorted(quantities(record.new_image or {}).items())
+    image = record.new_image or {}
+    wanted = sorted(quantities(image).items())
+    # Every write stamps updated_at (consumers measure change latency from it), but a retried
+    # reservation must send exactly the same request: DynamoDB answers a reused
+    # ClientRequestToken with other parameters with IdempotentParameterMismatchException
+    # (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html).
+    # So the stamp is deterministic: the PAID write's own stamp, the change that caused this
+    # one. product_events' latency for a reservation therefore counts from the PAID write.
+    stamp = image.get("updated_at")
+    stamped = isinstance(stamp, Decimal) and stamp == stamp.to_integral_value()
     actions = [
         {
             "Update": {
                 "TableName": PRODUCTS_TABLE,
                 "Key": {"pk": {"S": f"PRODUCT#{sku}"}},
-                "UpdateExpression": "SET #stock = #stock - :qty",
+                "UpdateExpression": "SET #stock = #stock - :qty"
+                + (", #at = :at" if stamped else ""),
                 "ConditionExpression": "#stock >= :qty",
-                "ExpressionAttributeNames": {"#stock": "stock"},
-                "ExpressionAttributeValues": {":qty": {"N": str(qty)}},
+                "ExpressionAttributeNames": {
+                    "#stock": "stock",
+                    **({"#at": "updated_at"} if stamped else {}),
+                },
+                "ExpressionAttributeValues": {
+                    ":qty": {"N": str(qty)},
+                    **({":at": {"N": str(stamp)}} if stamped else {}),
+                },
             }
         }
         for sku, qty in wanted

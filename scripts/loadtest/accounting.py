@@ -11,6 +11,16 @@
   ``gen:order:<id>`` (one INCR per real change) equals its final version.
 - aggregates: ``STATUS#<s>.count`` = orders whose final status is s; Σ ``REVENUE#*`` revenue =
   Σ total of SHIPPED orders, Σ orders = shipped.
+
+Duplicates, split in two. The fan-out functions write their completion markers when an invoke
+ends (batched idempotency, see streamkit.idempotency.stream): an invoke that never returns (a
+timeout, a crashed worker) leaves its side effects without markers, and Lambda's redelivery
+repeats the non-conditional ones (emails, SMS, invalidations). The docs allow exactly that:
+at-least-once in that window. So each distinct notification must be there exactly once, and
+repeats are *allowed* up to the records of the fan-out invokes that failed (each can repeat its
+batch once per failure); any repeat beyond that, or any when no invoke failed, is *unexpected*
+and unbalances the account. The audit trail and the aggregates are exactly-once by construction
+(conditional put, transactional fence): a repeat there is always unexpected.
 """
 
 from __future__ import annotations
@@ -46,6 +56,11 @@ class Account:
     aggregates_match: bool = False
     aggregate_differences: list[str] = field(default_factory=list)
     final_status: dict[str, int] = field(default_factory=dict)
+    duplicates: dict[str, int] = field(default_factory=dict)
+    """kind (emails, sms, invalidations) -> repeats of one change's side effect"""
+    duplicate_window_records: int = 0
+    """records of fan-out invokes that failed: the repeats the docs allow, at most"""
+    duplicates_unexpected: int = 0
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -74,6 +89,11 @@ class Account:
             "invalidations_missed": self.invalidations_missed,
             "aggregate_differences": self.aggregate_differences,
             "final_status": self.final_status,
+            "duplicates": {
+                "by_kind": self.duplicates,
+                "allowed_at_most": self.duplicate_window_records,
+                "unexpected": self.duplicates_unexpected,
+            },
             "problems": self.problems,
             "notes": self.notes,
         }
@@ -89,8 +109,12 @@ def settle(
     sms: list[dict[str, Any]] | None,
     cache: CacheCheck,
     aggregates: list[dict[str, Any]],
+    failed_fan_out_records: int = 0,
 ) -> Account:
+    """``failed_fan_out_records``: records in fan-out invokes that failed (failed invokes x
+    their batch size), the window in which the docs allow a side effect to repeat."""
     account = Account(orders_written=len(placed))
+    account.duplicate_window_records = failed_fan_out_records
     ours = {oid: orders.get(oid) for oid in placed}
     workflow_dlq = dead.order_ids.get("workflow", set())
     status_counts: Counter[str] = Counter()
@@ -142,21 +166,29 @@ def settle(
     if emails is None:
         account.notes.append("emails not checked: the endpoint has no SES read-back route")
     else:
-        account.emails_sent = sum(
-            1
+        sent = Counter(
+            str(message.get("subject"))
             for message in emails
             if (m := _SUBJECT_ID.match(str(message.get("subject", "")))) and m.group(1) in placed
         )
-        if account.emails_sent != account.emails_expected:
+        account.emails_sent = sum(sent.values())
+        account.duplicates["emails"] = account.emails_sent - len(sent)
+        if len(sent) != account.emails_expected:
             account.problems.append(
-                f"emails sent {account.emails_sent} != expected {account.emails_expected}"
+                f"distinct emails sent {len(sent)} != expected {account.emails_expected}"
             )
     if sms is not None:
         phones = {item["phone"] for item in with_phone}
-        account.sms_sent = sum(1 for message in sms if message.get("phone_number") in phones)
-        if account.sms_sent != account.sms_expected:
+        texts = Counter(
+            (str(message.get("phone_number")), str(message.get("message")))
+            for message in sms
+            if message.get("phone_number") in phones
+        )
+        account.sms_sent = sum(texts.values())
+        account.duplicates["sms"] = account.sms_sent - len(texts)
+        if len(texts) != account.sms_expected:
             account.problems.append(
-                f"SMS sent {account.sms_sent} != expected {account.sms_expected}"
+                f"distinct SMS sent {len(texts)} != expected {account.sms_expected}"
             )
 
     if cache.checked:
@@ -166,11 +198,17 @@ def settle(
             account.problems.append(
                 f"{len(cache.stale)} stale Redis entries: {', '.join(cache.stale[:10])}"
             )
-        # One invalidation per real change: an order's generation is its final version.
+        # One invalidation per real change: an order's generation is its final version. Fewer
+        # is a lost invalidation; more is a repeated one (see "Duplicates" above).
         account.invalidations_missed = sorted(
             oid
             for oid, item in ours.items()
-            if item and oid in cache.generations and cache.generations[oid] != int(item["version"])
+            if item and oid in cache.generations and cache.generations[oid] < int(item["version"])
+        )
+        account.duplicates["invalidations"] = sum(
+            cache.generations[oid] - int(item["version"])
+            for oid, item in ours.items()
+            if item and oid in cache.generations and cache.generations[oid] > int(item["version"])
         )
         if account.invalidations_missed:
             account.problems.append(
@@ -179,6 +217,24 @@ def settle(
             )
     else:
         account.notes.append("Redis not checked: no --redis-url for this platform")
+
+    repeated = sum(account.duplicates.values())
+    # Each kind may repeat once per record of a failed invoke: the allowance is per kind.
+    account.duplicates_unexpected = sum(
+        max(0, n - account.duplicate_window_records) for n in account.duplicates.values()
+    )
+    if account.duplicates_unexpected:
+        account.problems.append(
+            f"{account.duplicates_unexpected} unexpected repeated side effects "
+            f"({account.duplicates}; failed fan-out invokes held at most "
+            f"{account.duplicate_window_records} records)"
+        )
+    elif repeated:
+        account.notes.append(
+            f"{repeated} repeated side effects ({account.duplicates}), all within the "
+            f"at-least-once window the docs allow: failed fan-out invokes held "
+            f"{account.duplicate_window_records} records"
+        )
 
     account.aggregate_differences = _aggregate_differences(aggregates, ours, status_counts)
     account.aggregates_match = not account.aggregate_differences

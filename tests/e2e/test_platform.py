@@ -291,6 +291,7 @@ def test_mappings_have_the_configured_settings(deployment: Deployment) -> None:
             assert mapping["FunctionArn"] == function["function_arn"]
             assert mapping["StartingPosition"] == "TRIM_HORIZON"
             assert mapping["BatchSize"] == 25
+            assert mapping["ParallelizationFactor"] == 4
             assert mapping["MaximumBatchingWindowInSeconds"] == 0
             assert mapping["MaximumRetryAttempts"] == 3
             assert mapping["BisectBatchOnFunctionError"] is True

@@ -774,3 +774,73 @@ def test_a_cancelled_transaction_leaves_no_trace_in_the_stream(aws: Any, unique_
     assert sequence_numbers[1] == sequence_numbers[0] + 1
     item = aws.dynamodb.get_item(TableName=table, Key={"pk": {"S": "A"}})["Item"]
     assert item["n"] == {"N": "0"}
+
+
+@pytest.mark.parametrize("range_key", [None, "sk"])
+def test_a_cancelled_transaction_puts_back_exactly_the_items_it_wrote(
+    aws: Any, unique_name: Any, range_key: str | None
+) -> None:
+    """The emulator rolls a cancelled transaction back per item (not by copying whole tables):
+    an item it created is gone again, one it deleted or updated is as before, and the stream
+    holds only the writes before the transaction; a committed one then applies normally."""
+    table = unique_name("txr")
+    stream_arn = create_stream_table(aws.dynamodb, table, range_key=range_key)
+    extra = {range_key: {"S": "r"}} if range_key else {}
+
+    def key(pk: str) -> dict[str, Any]:
+        return {"pk": {"S": pk}, **extra}
+
+    aws.dynamodb.put_item(TableName=table, Item={**key("kept"), "n": {"N": "1"}})
+    aws.dynamodb.put_item(TableName=table, Item={**key("doomed"), "n": {"N": "2"}})
+    actions: list[dict[str, Any]] = [
+        {"Put": {"TableName": table, "Item": {**key("new"), "n": {"N": "3"}}}},
+        {"Delete": {"TableName": table, "Key": key("doomed")}},
+        {
+            "Update": {
+                "TableName": table,
+                "Key": key("kept"),
+                "UpdateExpression": "SET n = n + :one",
+                "ExpressionAttributeValues": {":one": {"N": "1"}},
+            }
+        },
+    ]
+    with pytest.raises(ClientError, match="TransactionCanceled") as refused:
+        aws.dynamodb.transact_write_items(
+            TransactItems=[
+                *actions,
+                {
+                    "ConditionCheck": {
+                        "TableName": table,
+                        "Key": key("missing"),
+                        "ConditionExpression": "attribute_exists(pk)",
+                    }
+                },
+            ]
+        )
+    reasons = [r["Code"] for r in refused.value.response["CancellationReasons"]]
+    assert reasons == ["None", "None", "None", "ConditionalCheckFailed"]
+
+    def items() -> dict[str, str]:
+        scanned = aws.dynamodb.scan(TableName=table, ConsistentRead=True)["Items"]
+        return {i["pk"]["S"]: i["n"]["N"] for i in scanned}
+
+    assert items() == {"kept": "1", "doomed": "2"}
+    aws.dynamodb.transact_write_items(TransactItems=actions)
+    assert items() == {"kept": "2", "new": "3"}
+    shard = aws.dynamodbstreams.describe_stream(StreamArn=stream_arn)["StreamDescription"][
+        "Shards"
+    ][0]["ShardId"]
+    iterator = aws.dynamodbstreams.get_shard_iterator(
+        StreamArn=stream_arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    records = aws.dynamodbstreams.get_records(ShardIterator=iterator)["Records"]
+    events = [(r["eventName"], r["dynamodb"]["Keys"]["pk"]["S"]) for r in records]
+    assert events == [
+        ("INSERT", "kept"),
+        ("INSERT", "doomed"),
+        ("INSERT", "new"),
+        ("REMOVE", "doomed"),
+        ("MODIFY", "kept"),
+    ]
+    numbers = [int(r["dynamodb"]["SequenceNumber"]) for r in records]
+    assert numbers == sorted(set(numbers))

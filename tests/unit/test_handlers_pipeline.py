@@ -166,6 +166,11 @@ def test_orders_move_through_the_pipeline_and_failures_end_in_their_states(
     ]
     assert len(stamps) == 3 and stamps == sorted(stamps)
     assert abs(stamps[-1] - time.time() * 1000) < 60_000
+    # The reservation stamps the products too, deterministically (a retry sends the same
+    # request under its ClientRequestToken): with the PAID write's stamp, its cause.
+    paid_stamp = stamps[1]
+    for sku in ("widget", "gadget"):
+        assert shop.get(PRODUCTS, f"PRODUCT#{sku}")["updated_at"] == paid_stamp
 
     failed = shop.get(ORDERS, declined)
     assert failed["status"] == "PAYMENT_FAILED"

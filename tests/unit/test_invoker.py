@@ -805,3 +805,35 @@ def test_loaded_function_is_plain_data(tmp_path: Path) -> None:
     with pytest.raises(TypeError):
         function.spec.environment["B"] = "2"  # type: ignore[index]
     assert hash(function.spec) == hash(_spec(environment={"A": "1"}))
+
+
+def test_cold_starts_take_turns_one_per_core(make_invoker: MakeInvoker) -> None:
+    """Concurrent cold starts share this machine's cores (on AWS each environment has its own
+    CPU), so at most one per core initializes at a time, and each init is timed on its own."""
+    from streamkit.local import invoker as invoker_module
+
+    cores = max(1, os.cpu_count() or 1)
+    lanes = cores + 2
+    slow_init = """
+        import time
+        INIT = (time.time(), time.sleep(0.4), time.time())
+
+        def handler(event, context):
+            return [INIT[0], INIT[2]]
+    """
+    invoker = make_invoker({"app.py": slow_init}, max_concurrency=lanes)
+    results: list[InvokeResult] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(invoker.invoke({}))) for _ in range(lanes)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(results) == lanes and all(r.ok and r.cold_start for r in results)
+    spans = [tuple(r.payload) for r in results]
+    most = max(sum(1 for s, e in spans if s <= t < e) for t, _ in spans)
+    assert 1 <= most <= cores
+    # The init time is the worker's own: the wait for a turn is not in it.
+    assert all(r.init_duration_ms is not None and r.init_duration_ms < 10_000 for r in results)
+    assert invoker_module._COLD_STARTS._value == cores  # every turn given back

@@ -38,7 +38,7 @@ def _run(**overrides: Any) -> Any:
         "products_put": 3,
         # 5 + 2 + 2 + 1 order versions, 3 product puts, 2 stock updates of the shipped order
         "audit": AuditArchive(lines=15),
-        "emails": [{"subject": f"Order {oid} x"} for oid in ("o1", "o2", "o3", "o4", "o1", "o2")],
+        "emails": _run_inputs_emails(),
         "sms": None,
         "cache": CacheCheck(
             entries=2, generations={"o1": 5, "o2": 2, "o3": 2, "o4": 1}, checked=True
@@ -82,9 +82,52 @@ def test_each_sink_that_does_not_add_up_is_a_problem() -> None:
     text = "\n".join(account.problems)
     assert "audit lines 16 != changes written 15" in text
     assert "repeat an event id" in text
-    assert "emails sent 1 != expected 6" in text
+    assert "distinct emails sent 1 != expected 6" in text
     assert "order:o1" in text
     assert account.invalidations_missed == ["o2"]
     assert "STATUS#SHIPPED count 2 != 1" in text
     assert "revenue 0 != 10" in text
     assert not account.aggregates_match
+
+
+def _repeated_email_and_invalidation(**overrides: Any) -> Any:
+    """The clean run, plus one email and one invalidation of o1 that ran twice."""
+    return _run(
+        emails=[*_run_inputs_emails(), {"subject": "Order o1 shipped"}],
+        cache=CacheCheck(entries=2, generations={"o1": 6, "o2": 2, "o3": 2, "o4": 1}, checked=True),
+        **overrides,
+    )
+
+
+def _run_inputs_emails() -> list[dict[str, str]]:
+    return [
+        {"subject": f"Order {oid} {kind}"}
+        for oid, kind in (
+            ("o1", "placed"),
+            ("o2", "placed"),
+            ("o3", "placed"),
+            ("o4", "placed"),
+            ("o1", "shipped"),
+            ("o2", "cancelled"),
+        )
+    ]
+
+
+def test_repeats_within_failed_invokes_are_allowed_and_reported() -> None:
+    # One failed fan-out invoke of one record: each kind may repeat once.
+    account = _repeated_email_and_invalidation(failed_fan_out_records=1)
+    assert account.balanced, account.problems
+    assert account.duplicates == {"emails": 1, "invalidations": 1}
+    assert account.duplicates_unexpected == 0
+    assert account.emails_sent == 7  # every message sent, repeats included
+    assert any("at-least-once window" in note for note in account.notes)
+    assert account.as_json()["duplicates"]["allowed_at_most"] == 1
+
+
+def test_repeats_without_a_failed_invoke_are_unexpected() -> None:
+    account = _repeated_email_and_invalidation(failed_fan_out_records=0)
+    assert not account.balanced
+    assert account.duplicates_unexpected == 2
+    assert "2 unexpected repeated side effects" in "\n".join(account.problems)
+    # A repeat is not a lost invalidation.
+    assert account.invalidations_missed == []

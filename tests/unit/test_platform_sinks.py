@@ -225,3 +225,25 @@ def test_execution_names_are_valid_and_unique_per_order_version() -> None:
     assert execution_name("a b/c#d", 3) == "a_b_c_d-v3"
     long = execution_name("x" * 200, 12)
     assert len(long) == 80 and long.endswith("-v12")
+
+
+def test_a_lazy_client_is_made_on_first_use_and_then_kept() -> None:
+    from orderplatform.consumer import LazyClient
+
+    made: list[int] = []
+
+    class Client:
+        def put_object(self, **kwargs: Any) -> dict[str, Any]:
+            return kwargs
+
+    def factory() -> Client:
+        made.append(1)
+        return Client()
+
+    client = LazyClient(factory)
+    assert made == []  # nothing parsed at import (init) time
+    assert client.put_object(Key="a") == {"Key": "a"}
+    assert client.put_object(Key="b") == {"Key": "b"}
+    assert made == [1]
+    with pytest.raises(AttributeError):
+        _ = client.no_such_operation

@@ -22,6 +22,7 @@ module "platform" {
   maximum_batching_window_in_seconds = 1
   batch_size                         = 100
   maximum_retry_attempts             = 3
+  parallelization_factor             = var.parallelization_factor
 
   alarm_emails              = var.alarm_emails
   iterator_age_threshold_ms = var.iterator_age_threshold_ms

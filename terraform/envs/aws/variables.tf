@@ -72,3 +72,14 @@ variable "pickup_wait_seconds" {
   type        = number
   default     = 60
 }
+
+variable "parallelization_factor" {
+  description = "ParallelizationFactor of every mapping (1-10): raise it when a consumer's IteratorAge grows while its invokes are healthy (per-item order holds)."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.parallelization_factor >= 1 && var.parallelization_factor <= 10 && floor(var.parallelization_factor) == var.parallelization_factor
+    error_message = "parallelization_factor must be a whole number from 1 to 10."
+  }
+}

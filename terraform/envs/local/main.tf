@@ -55,6 +55,7 @@ module "platform" {
   # markers, so Lambda's redelivery repeats its side effects (emails, invalidations).
   batch_size             = 25
   maximum_retry_attempts = 3
+  parallelization_factor = var.parallelization_factor
 
   # The shortest deletion window KMS allows: local keys are thrown away with the emulator.
   kms_deletion_window_in_days = 7

@@ -43,3 +43,18 @@ variable "pickup_wait_seconds" {
   type        = number
   default     = 0
 }
+
+# 4 locally: each fan-out invoke makes its sink calls one after another, each a round trip to
+# the emulator, so one batch in flight per shard leaves the emulator idle between calls (see
+# BENCHMARKS.md, "The order platform under load"). Order per order and per product holds: each
+# item key keeps its lane.
+variable "parallelization_factor" {
+  description = "ParallelizationFactor of every mapping (1-10): batches of one shard in flight at once, each order and product keeping its lane."
+  type        = number
+  default     = 4
+
+  validation {
+    condition     = var.parallelization_factor >= 1 && var.parallelization_factor <= 10 && floor(var.parallelization_factor) == var.parallelization_factor
+    error_message = "parallelization_factor must be a whole number from 1 to 10."
+  }
+}

@@ -18,6 +18,7 @@ locals {
     batch_size                         = var.batch_size
     maximum_batching_window_in_seconds = var.maximum_batching_window_in_seconds
     maximum_retry_attempts             = var.maximum_retry_attempts
+    parallelization_factor             = var.parallelization_factor
     bisect_batch_on_function_error     = true
     report_batch_item_failures         = true
   }
@@ -242,6 +243,7 @@ module "consumer" {
   batch_size                         = local.mapping_defaults.batch_size
   maximum_batching_window_in_seconds = local.mapping_defaults.maximum_batching_window_in_seconds
   maximum_retry_attempts             = local.mapping_defaults.maximum_retry_attempts
+  parallelization_factor             = local.mapping_defaults.parallelization_factor
   bisect_batch_on_function_error     = local.mapping_defaults.bisect_batch_on_function_error
   report_batch_item_failures         = local.mapping_defaults.report_batch_item_failures
 

@@ -105,6 +105,17 @@ variable "batch_size" {
   }
 }
 
+variable "parallelization_factor" {
+  description = "ParallelizationFactor of every mapping (1-10): batches of one shard in flight at once; each item key keeps its lane, so per-order order holds."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.parallelization_factor >= 1 && var.parallelization_factor <= 10 && floor(var.parallelization_factor) == var.parallelization_factor
+    error_message = "parallelization_factor must be a whole number from 1 to 10."
+  }
+}
+
 variable "maximum_batching_window_in_seconds" {
   description = "MaximumBatchingWindowInSeconds of every mapping (0-300)."
   type        = number

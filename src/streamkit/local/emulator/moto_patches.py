@@ -458,49 +458,20 @@ def _forget_consumed_shard_iterators() -> None:
 # MODIFY of a cancelled transaction, then never the next real INSERT.)
 #
 # DynamoDB applies a transaction all or nothing and emits stream records only for a committed
-# one. So on cancellation the original table objects are put back, with their items restored
-# from the backup and their shards truncated to the length they had before the transaction:
-# the shard object readers hold stays the live one, and no phantom record survives. Together
-# with the emulator's lock over DynamoDB and DynamoDB Streams requests (server.py), no reader
-# can observe the records in between.
-
-
-def _restore_table_in_place(live: Any, backup: Any, shard_length: int | None) -> None:
-    shard = getattr(live, "stream_shard", None)
-    live.__dict__.update(backup.__dict__)
-    live.stream_shard = shard
-    if shard is not None and shard_length is not None:
-        del shard.items[shard_length:]
-        shard.table = live
+# one. So the emulator runs moto's transaction with a rollback of its own
+# (moto_speed.transact_write_items): before each action writes, it keeps a copy of that item and
+# the length of its table's stream; on cancellation it puts those items back and truncates the
+# shards, in place. The table and shard objects readers hold stay the live ones, and no phantom
+# record survives. Together with the emulator's lock over DynamoDB and DynamoDB Streams requests
+# (server.py), no reader can observe the records in between. (It also avoids moto's deepcopy of
+# every named table per transaction, whose cost grew with the table: see moto_speed.py.)
 
 
 def _roll_back_transactions_in_place() -> None:
     from moto.dynamodb.models import DynamoDBBackend
 
-    original = DynamoDBBackend.transact_write_items
-    if getattr(original, "_streamkit_in_place", False):
-        return
+    from streamkit.local.emulator.moto_speed import transact_write_items
 
-    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        before: dict[str, tuple[Any, int | None]] = {}
-        for entry in transact_items:
-            _, op = next(iter(entry.items()))
-            name = op.get("TableName") if isinstance(op, dict) else None
-            if name and name in self.tables and name not in before:
-                table = self.tables[name]
-                shard = getattr(table, "stream_shard", None)
-                before[name] = (table, len(shard.items) if shard is not None else None)
-        try:
-            original(self, transact_items)
-        except BaseException:
-            for name, (live, shard_length) in before.items():
-                restored = self.tables.get(name)
-                if restored is not None and restored is not live:
-                    _restore_table_in_place(live, restored, shard_length)
-                    self.tables[name] = live
-            raise
-
-    transact_write_items._streamkit_in_place = True  # type: ignore[attr-defined]
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
 
 

@@ -39,6 +39,7 @@ import json
 import logging
 import os
 import queue
+import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -84,6 +85,13 @@ INIT_TIMEOUT_S = 10.0
 # a handler that returns just in time is not reported as timed out.
 TIMEOUT_GRACE_S = 0.1
 _END_MARKER_WAIT_S = 2.0
+# Cold starts in flight at once, in this process: one per core. On AWS every execution
+# environment initializes on its own CPU; here they share the machine's cores, and a runner with
+# several functions and ParallelizationFactor lanes starts many at once (the order platform at
+# ParallelizationFactor 4: twelve). Their imports then slowed each other past the 10 s init limit
+# (seen: Sandbox.Timedout on a 2-core machine), a failure AWS would not have. Waiting for a turn
+# is not part of the init time: the clock starts when the worker does.
+_COLD_STARTS = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
 
 
 class FunctionInvoker:
@@ -182,6 +190,10 @@ class FunctionInvoker:
         self._workers.close()
 
     def _cold_start(self, request_id: str) -> tuple[Worker, float] | InvokeResult:
+        with _COLD_STARTS:
+            return self._start_worker(request_id)
+
+    def _start_worker(self, request_id: str) -> tuple[Worker, float] | InvokeResult:
         env = build_worker_environment(
             self._spec,
             self._function.code_dir,
