@@ -307,6 +307,20 @@ def test_mappings_have_the_configured_settings(deployment: Deployment) -> None:
                 assert filters == []  # a fan-out sees every change
 
 
+def test_every_function_redacts_the_pii_fields_from_its_logs(deployment: Deployment) -> None:
+    # The same list the audit archive redacts; merged last, so no extra environment undoes it.
+    for function in deployment.functions.values():
+        configuration = deployment.aws.lambda_.get_function_configuration(
+            FunctionName=function["function_arn"]
+        )
+        variables = configuration["Environment"]["Variables"]
+        assert set(variables["STREAMKIT_LOG_REDACT_FIELDS"].split(",")) == {
+            "email",
+            "phone",
+            "address",
+        }
+
+
 def test_every_consumer_has_alarms_and_the_dashboard_exists(deployment: Deployment) -> None:
     cloudwatch = deployment.aws.client("cloudwatch")
     topic = deployment.outputs["alarm_topic_arn"]

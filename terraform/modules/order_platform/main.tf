@@ -26,6 +26,9 @@ locals {
   # Every consumer's EMF metrics go to the namespace the dashboard graphs (monitoring below).
   # Merged last, so function_environment cannot send them elsewhere.
   metrics_environment = { METRICS_NAMESPACE = var.metrics_namespace }
+  # The PII fields the audit archive redacts are also never logged (streamkit's logger redacts
+  # them under any field name); merged last for the same reason.
+  privacy_environment = { STREAMKIT_LOG_REDACT_FIELDS = join(",", var.audit_redact_fields) }
 }
 
 # --- encryption key ----------------------------------------------------------------------------
@@ -228,7 +231,7 @@ module "consumer" {
   runtime            = "python3.12"
   timeout            = var.function_timeout
   memory_size        = var.function_memory_size
-  environment        = merge(var.function_environment, each.value.environment, local.metrics_environment)
+  environment        = merge(var.function_environment, each.value.environment, local.metrics_environment, local.privacy_environment)
   kms_key_arn        = aws_kms_key.platform.arn
   log_retention_days = var.log_retention_days
   tracing_mode       = var.tracing_mode

@@ -60,7 +60,7 @@ variable "pickup_wait_seconds" {
 }
 
 variable "audit_redact_fields" {
-  description = "Item attributes (at any depth) the audit archive replaces with [REDACTED]: personal data never reaches S3."
+  description = "Item attributes (at any depth) the audit archive replaces with [REDACTED] and the functions' logs with [redacted] (STREAMKIT_LOG_REDACT_FIELDS): personal data never reaches S3 or CloudWatch Logs."
   type        = list(string)
   default     = ["email", "phone", "address"]
 }
