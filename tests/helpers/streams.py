@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["create_stream_table", "lambda_records", "read_stream"]
+__all__ = ["create_plain_table", "create_stream_table", "lambda_records", "read_stream"]
+
+
+def create_plain_table(dynamodb_client: Any, name: str, key: str = "pk") -> str:
+    """Create an on-demand table with one string hash key and no stream; returns its name."""
+    dynamodb_client.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return name
 
 
 def create_stream_table(

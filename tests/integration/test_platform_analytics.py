@@ -13,24 +13,15 @@ import pytest
 from orderplatform.analytics import AnalyticsTarget
 
 from streamkit import parse_event
+from tests.helpers import create_plain_table
 from tests.helpers.stream_data import make_event, stream_record
-
-
-def _table(aws: Any, name: str, key: str) -> str:
-    aws.dynamodb.create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return name
 
 
 @pytest.fixture
 def target(aws: Any, unique_name: Callable[[str], str]) -> AnalyticsTarget:
     return AnalyticsTarget(
-        table=_table(aws, unique_name("aggregates"), "pk"),
-        fence_table=_table(aws, unique_name("fences"), "id"),
+        table=create_plain_table(aws.dynamodb, unique_name("aggregates"), "pk"),
+        fence_table=create_plain_table(aws.dynamodb, unique_name("fences"), "id"),
         client=aws.dynamodb,
     )
 

@@ -32,6 +32,7 @@ from streamkit.local.invoker.functions import fetch_function
 from streamkit.streams.envelope import LambdaRecordConverter
 from tests.helpers import (
     AwsClients,
+    create_plain_table,
     create_stream_table,
     ensure_lambda_role,
     read_stream,
@@ -152,16 +153,6 @@ def drain(aws: AwsClients, queue_url: str) -> list[Any]:
             aws.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
 
-def plain_table(aws: AwsClients, name: str, key: str = "pk") -> str:
-    aws.dynamodb.create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return name
-
-
 @contextmanager
 def running(
     aws: AwsClients, endpoint_url: str, state_dir: Path, uuids: dict[str, str]
@@ -203,9 +194,9 @@ def build_platform(
     tables = {
         "orders": unique_name("orders"),
         "products": unique_name("products"),
-        "idempotency": plain_table(aws, unique_name("idempotency"), key="id"),
-        "aggregates": plain_table(aws, unique_name("aggregates")),
-        "fences": plain_table(aws, unique_name("fences"), key="id"),
+        "idempotency": create_plain_table(aws.dynamodb, unique_name("idempotency"), key="id"),
+        "aggregates": create_plain_table(aws.dynamodb, unique_name("aggregates")),
+        "fences": create_plain_table(aws.dynamodb, unique_name("fences"), key="id"),
     }
     streams = {
         name: create_stream_table(aws.dynamodb, tables[name]) for name in ("orders", "products")

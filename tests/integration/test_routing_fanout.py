@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.helpers import AwsClients, create_stream_table
+from tests.helpers import AwsClients, create_plain_table, create_stream_table
 from tests.helpers.streamkit_zip import deploy_streamkit_function, running_mapping
 
 APP = r"""
@@ -89,16 +89,6 @@ def handler(event, context):
 """
 
 
-def simple_table(aws: AwsClients, name: str, key: str = "pk") -> str:
-    aws.dynamodb.create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return name
-
-
 def drain(aws: AwsClients, queue_url: str) -> list[dict[str, Any]]:
     bodies = []
     while True:
@@ -117,9 +107,9 @@ def test_fan_out_retries_only_the_failed_target_through_the_runner(
 ) -> None:
     orders = unique_name("orders")
     stream_arn = create_stream_table(aws.dynamodb, orders)
-    trace = simple_table(aws, unique_name("trace"))
-    cache = simple_table(aws, unique_name("cache"))
-    idempotency = simple_table(aws, unique_name("idempotency"), key="id")
+    trace = create_plain_table(aws.dynamodb, unique_name("trace"))
+    cache = create_plain_table(aws.dynamodb, unique_name("cache"))
+    idempotency = create_plain_table(aws.dynamodb, unique_name("idempotency"), key="id")
     email_queue = aws.sqs.create_queue(QueueName=unique_name("email"))["QueueUrl"]
     function = unique_name("fanout")
     deploy_streamkit_function(

@@ -43,7 +43,7 @@ from botocore.exceptions import ClientError
 from streamkit import serialize
 from streamkit.exceptions import FaultAdminError
 from streamkit.local.faults import FaultsClient
-from tests.helpers import AwsClients, create_stream_table, ensure_lambda_role
+from tests.helpers import AwsClients, create_plain_table, create_stream_table, ensure_lambda_role
 from tests.reliability.scenarios import Accounting
 
 __all__ = ["PLATFORM_SCENARIOS", "run_platform_scenario"]
@@ -78,16 +78,6 @@ class _Platform:
     dlq_arn: str
 
 
-def _table(aws: AwsClients, name: str, key: str) -> str:
-    aws.dynamodb.create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return name
-
-
 def _build(aws: AwsClients, unique: Callable[[str], str], redis_url: str) -> _Platform:
     from scripts.build_lambda import build_from_directory
 
@@ -119,13 +109,13 @@ def _build(aws: AwsClients, unique: Callable[[str], str], redis_url: str) -> _Pl
         MemorySize=256,
         Environment={
             "Variables": {
-                "IDEMPOTENCY_TABLE": _table(aws, unique("idempotency"), "id"),
+                "IDEMPOTENCY_TABLE": create_plain_table(aws.dynamodb, unique("idempotency"), "id"),
                 "AUDIT_BUCKET": bucket,
                 "AUDIT_REDACT_FIELDS": "email,phone,address",
                 "REDIS_URL": redis_url,
                 "NOTIFICATION_SENDER": sender,
-                "AGGREGATES_TABLE": _table(aws, unique("aggregates"), "pk"),
-                "FENCE_TABLE": _table(aws, unique("fences"), "id"),
+                "AGGREGATES_TABLE": create_plain_table(aws.dynamodb, unique("aggregates"), "pk"),
+                "FENCE_TABLE": create_plain_table(aws.dynamodb, unique("fences"), "id"),
                 "STATE_MACHINE_ARN": state_machine,
                 "PICKUP_WAIT_SECONDS": "0",
                 "METRICS_NAMESPACE": "ChaosPlatform",
