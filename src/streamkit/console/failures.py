@@ -27,6 +27,7 @@ from streamkit.ops.dlq import REPLAY_HOLD_S, dlq_replay, make_invoker
 from streamkit.ops.endpoint import Endpoint
 from streamkit.ops.failure_records import FailureRecord, parse_failure_record
 from streamkit.ops.invokers import ReplayInvoker
+from streamkit.ops.queues import FailureDestination
 from streamkit.ops.replay import Replayer, ReplayStatus
 from streamkit.ops.tail_format import record_fields
 from streamkit.records import StreamRecord
@@ -38,19 +39,6 @@ MAX_MESSAGES = 100  # failure records read per queue for a page (SQS gives 10 pe
 
 class NotFound(LookupError):
     """No such mapping, destination or message."""
-
-
-@dataclass(frozen=True)
-class _Destination:
-    mapping_uuid: str
-    function_arn: str
-    event_source_arn: str
-    destination_arn: str
-
-    @property
-    def kind(self) -> str:
-        parts = self.destination_arn.split(":")
-        return parts[2] if len(parts) > 2 else "?"
 
 
 @dataclass
@@ -84,30 +72,21 @@ class Destinations:
 
     # -- what exists ---------------------------------------------------------------------
 
-    def _destinations(self) -> list[_Destination]:
+    def _destinations(self) -> list[FailureDestination]:
         found = []
         for uuid, mapping in self.view.configurations().items():
-            target = ((mapping.get("DestinationConfig") or {}).get("OnFailure") or {}).get(
-                "Destination"
-            )
-            if target:
-                found.append(
-                    _Destination(
-                        uuid,
-                        str(mapping.get("FunctionArn", "")),
-                        str(mapping.get("EventSourceArn", "")),
-                        str(target),
-                    )
-                )
+            destination = FailureDestination.of_mapping(mapping, uuid)
+            if destination is not None:
+                found.append(destination)
         return sorted(found, key=lambda d: (d.event_source_arn, d.function_arn, d.mapping_uuid))
 
-    def _destination(self, mapping_uuid: str) -> _Destination:
+    def _destination(self, mapping_uuid: str) -> FailureDestination:
         for destination in self._destinations():
             if destination.mapping_uuid == mapping_uuid:
                 return destination
         raise NotFound(f"mapping {mapping_uuid} has no on-failure destination")
 
-    def _queue_url(self, destination: _Destination) -> str | None:
+    def _queue_url(self, destination: FailureDestination) -> str | None:
         if destination.kind != "sqs":
             return None
         arn = destination.destination_arn
@@ -292,7 +271,7 @@ class Destinations:
         }
 
 
-def _sent_by(failure: FailureRecord, destination: _Destination) -> bool:
+def _sent_by(failure: FailureRecord, destination: FailureDestination) -> bool:
     """A queue can be shared: show only this mapping's records (same function and stream)."""
     return (
         failure.function_arn == destination.function_arn

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -230,6 +230,24 @@ class FailureDestination:
         parts = self.destination_arn.split(":")
         return parts[2] if len(parts) > 2 else "?"
 
+    @classmethod
+    def of_mapping(
+        cls, mapping: Mapping[str, Any], uuid: str | None = None
+    ) -> FailureDestination | None:
+        """The OnFailure destination of one mapping (as the Lambda API describes it), or None
+        if it has none. ``uuid`` stands in for a description without its ``UUID``."""
+        on_failure = (mapping.get("DestinationConfig") or {}).get("OnFailure") or {}
+        destination = on_failure.get("Destination")
+        if not destination:
+            return None
+        return cls(
+            mapping_uuid=str(uuid if uuid is not None else mapping.get("UUID")),
+            function_arn=str(mapping.get("FunctionArn", "")),
+            event_source_arn=str(mapping.get("EventSourceArn", "")),
+            destination_arn=str(destination),
+            state=str(mapping.get("State", "")),
+        )
+
 
 def failure_destinations(lambda_client: Any) -> Sequence[FailureDestination]:
     """Every mapping that has an OnFailure destination (ListEventSourceMappings, every page)."""
@@ -238,18 +256,9 @@ def failure_destinations(lambda_client: Any) -> Sequence[FailureDestination]:
     while True:
         page = lambda_client.list_event_source_mappings(**({"Marker": marker} if marker else {}))
         for mapping in page.get("EventSourceMappings") or []:
-            on_failure = (mapping.get("DestinationConfig") or {}).get("OnFailure") or {}
-            destination = on_failure.get("Destination")
-            if destination:
-                found.append(
-                    FailureDestination(
-                        mapping_uuid=str(mapping.get("UUID")),
-                        function_arn=str(mapping.get("FunctionArn", "")),
-                        event_source_arn=str(mapping.get("EventSourceArn", "")),
-                        destination_arn=str(destination),
-                        state=str(mapping.get("State", "")),
-                    )
-                )
+            destination = FailureDestination.of_mapping(mapping)
+            if destination is not None:
+                found.append(destination)
         marker = page.get("NextMarker")
         if not marker:
             return found
