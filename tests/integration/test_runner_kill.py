@@ -212,6 +212,19 @@ def test_kill_9_again_and_again_during_steady_writes(
             else:
                 assert end <= next_start, (seq, runs)
 
+    # Order per item key holds across kills: each key's records first start in stream order
+    # (a re-run batch repeats records already started, never one ahead of an earlier one).
+    if not windowed:
+        first_start: dict[str, tuple[float, str]] = {}
+        for line in recording.of("start"):
+            first_start.setdefault(line["seq"], (line["t"], line["key"]))
+        per_key: dict[str, list[tuple[float, int]]] = {}
+        for seq, (t, key) in first_start.items():
+            per_key.setdefault(key, []).append((t, int(seq)))
+        for key, starts in per_key.items():
+            in_time = [seq for _, seq in sorted(starts)]
+            assert in_time == sorted(in_time), f"key {key} ran out of order: {in_time}"
+
     # After each kill, only the batches in flight run again: per lane, the one batch it was
     # processing (its handler may have returned already: the runner had not seen the result).
     started_by: dict[int, set[str]] = {n: set() for n in range(len(runners))}
