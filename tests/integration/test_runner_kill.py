@@ -252,7 +252,15 @@ def test_kill_9_again_and_again_during_steady_writes(
             assert len(counted) == len(line["seqs"]), "a record counted twice in a window"
             # A window settled again (its final invoke was in flight) holds the same records.
             assert finals.setdefault(line["start"], counted) == counted
+            # Order per item holds across kills: a window holds its records in stream order
+            # (a restarted window resumes from its checkpointed state, never ahead of it).
+            in_order = [int(seq) for seq in line["seqs"]]
+            assert in_order == sorted(in_order), f"window {line['start']} out of order"
         assert sorted(seq for seqs in finals.values() for seq in seqs) == sorted(written)
+        # And windows follow each other in stream order (one shard: creation time order).
+        by_start = [sorted(int(seq) for seq in finals[start]) for start in sorted(finals)]
+        for earlier, later in itertools.pairwise(by_start):
+            assert earlier[-1] < later[0], "a later window holds an earlier record"
     else:
         poison = {
             r["dynamodb"]["SequenceNumber"]
