@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import signal
 import sys
 import threading
@@ -17,7 +19,8 @@ __all__ = ["cli_main"]
 def cli_main(args: argparse.Namespace) -> int:
     """Start the emulator, print its endpoint, and serve until SIGINT or SIGTERM.
 
-    Exit codes: 0 after a clean stop, 1 if the emulator could not start (e.g. port in use).
+    Exit codes: 0 after a clean stop (without the interpreter's teardown: see the end), 1 if
+    the emulator could not start (e.g. port in use).
     """
     emulator = Emulator(host=args.host, port=args.port)
     try:
@@ -47,4 +50,9 @@ def cli_main(args: argparse.Namespace) -> int:
             signal.signal(sig, handler)
         emulator.stop()
     print("streamkit emulator stopped", flush=True)
-    return 0
+    # The port is released and nothing is kept on disk, so the interpreter's teardown is
+    # skipped: it would free every stored item, stream record and log line one at a time
+    # (1.8 s after 20,000 writes, measured), delaying whoever waits for the exit.
+    logging.shutdown()
+    sys.stderr.flush()
+    os._exit(0)
