@@ -659,3 +659,75 @@ def test_remembered_short_numbers_are_bounded_and_stay_exact(each_walker: Deseri
     assert len(texts) > codec._SMALL_NUMBERS_KEPT
     each_walker.forget_numbers()
     assert each_walker.remembered_numbers() == 0
+
+
+# --- the cyclic garbage collector during a walk ------------------------------------------------
+
+
+def _wide_image(width: int = 200) -> dict[str, Any]:
+    line = {"M": {"sku": {"S": "SKU-1"}, "qty": {"N": "2"}, "tags": {"SS": ["a", "b"]}}}
+    return {f"a{i}": {"L": [line, line]} for i in range(width)}
+
+
+@pytest.fixture
+def collections_counted() -> Any:
+    """The number of collections the cyclic GC starts, with a threshold low enough that
+    every few allocations would start one."""
+    import gc
+
+    started: list[int] = []
+
+    def count(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            started.append(info["generation"])
+
+    threshold = gc.get_threshold()
+    gc.set_threshold(10)
+    gc.callbacks.append(count)
+    try:
+        yield started
+    finally:
+        gc.callbacks.remove(count)
+        gc.set_threshold(*threshold)
+
+
+def test_no_collection_runs_while_a_walk_builds_its_result(collections_counted: list[int]) -> None:
+    image = _wide_image()  # about 2,000 containers to build: 200 collections at threshold 10
+    value = {
+        f"a{i}": [{"sku": "SKU-1", "qty": Decimal(2), "tags": {"a", "b"}}] * 2 for i in range(200)
+    }
+    garbage = [{} for _ in range(100)]  # the same allocations outside a walk do collect
+    assert len(collections_counted) >= 5, "the counting does not work"
+    collections_counted.clear()
+    decoded = deserialize(image)
+    during_deserialize = len(collections_counted)
+    collections_counted.clear()
+    encoded = serialize(value)
+    during_serialize = len(collections_counted)
+    # At most one: the collection the first allocation after the walk may start.
+    assert during_deserialize <= 1 and during_serialize <= 1, (during_deserialize, during_serialize)
+    assert decoded == value and deserialize(encoded) == value
+    assert len(garbage) == 100
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+@pytest.mark.parametrize("valid", [True, False])
+def test_the_collector_is_left_as_the_caller_had_it(enabled: bool, valid: bool) -> None:
+    import gc
+
+    image: dict[str, Any] = _wide_image(3) if valid else {"bad": {"N": "not a number"}}
+    value: dict[str, Any] = {"x": 1} if valid else {"bad": 1.5}
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        if valid:
+            deserialize(image)
+            serialize(value)
+        else:
+            with pytest.raises(DeserializationError):
+                deserialize(image)
+            with pytest.raises(SerializationError):
+                serialize(value)
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
