@@ -45,16 +45,7 @@ How it is fast: each direction has two walkers.
   unusual) or raises the error with its path.
 
 So the happy path pays no validation beyond a type test per value, and errors still name
-their attribute.
-
-The cyclic garbage collector is paused while a fast walker builds a result. Every container
-it allocates is new and acyclic (nothing it builds can refer back to itself), so no
-collection could free any of it; but the allocations trigger collections all the same, and
-each one traverses what is already on the heap, often the whole event being processed. That
-was about 20 % of a walk's time on CPython 3.11-3.13 (gc.callbacks, the orders batch). The
-pause changes nothing for a caller who disabled the collector, and ends before the checked
-walker runs. (As in the stdlib's old ``subprocess``: if another thread disables the collector
-during the few microseconds of a walk, the walk's end enables it again.) Tests check that both walkers agree. The fast walkers are in
+their attribute. Tests check that both walkers agree. The fast walkers are in
 ``_fast_deserializer`` and ``_fast_serializer``, the checked ones in ``_checked``, and the
 number rules they share in ``_rules``.
 
@@ -67,9 +58,6 @@ for mypyc, which wheels and ``make`` builds compile to a C extension (``hatch_bu
 from __future__ import annotations
 
 from collections.abc import Mapping
-from gc import disable as _gc_disable
-from gc import enable as _gc_enable
-from gc import isenabled as _gc_isenabled
 from typing import Any
 
 from streamkit.codec._checked import checked_map as _checked_map
@@ -118,19 +106,10 @@ def deserialize(image: Mapping[str, Any], *, numbers: NumberMode = "decimal") ->
     """
     # The common case is tested inline: this function runs once per image.
     fast_map = _fast_decimal_map if numbers == "decimal" else _fast_map_for(numbers)
-    if _gc_isenabled():  # see "The cyclic garbage collector" above
-        _gc_disable()
-        try:
-            return fast_map(image)  # type: ignore[no-any-return]
-        except Exception:
-            pass  # unusual or invalid input: the checked walker decides, outside this handler
-        finally:
-            _gc_enable()
-    else:
-        try:
-            return fast_map(image)  # type: ignore[no-any-return]
-        except Exception:
-            pass
+    try:
+        return fast_map(image)  # type: ignore[no-any-return]
+    except Exception:
+        pass  # unusual or invalid input: the checked walker decides, outside this handler
     return _checked_map(image, "", numbers, "an image")
 
 
@@ -159,19 +138,10 @@ def serialize(
     1E-130..9.99..E+125, empty or mixed sets, and unsupported types.
     """
     fast_map = _fast_serialize_map_for(convert_floats, binary)
-    if _gc_isenabled():  # see "The cyclic garbage collector" above
-        _gc_disable()
-        try:
-            return fast_map(obj)  # type: ignore[no-any-return]
-        except Exception:
-            pass  # unusual or invalid input: the checked walker decides, outside this handler
-        finally:
-            _gc_enable()
-    else:
-        try:
-            return fast_map(obj)  # type: ignore[no-any-return]
-        except Exception:
-            pass
+    try:
+        return fast_map(obj)  # type: ignore[no-any-return]
+    except Exception:
+        pass  # unusual or invalid input: the checked walker decides, outside this handler
     return _checked_serialize_map(obj, "", convert_floats, binary)
 
 
