@@ -175,7 +175,10 @@ def _check_same_json(items: list[dict[str, Any]]) -> None:
         raise AssertionError("streamkit and boto3 serialize the benchmark input differently")
 
 
-def deserialize_cases(label: str, event: dict[str, Any], *, targets: bool) -> list[Case]:
+def deserialize_cases(
+    label: str, event: dict[str, Any], *, targets: bool, collector: bool = False
+) -> list[Case]:
+    """The two deserialization cases (boto3, Powertools); ``collector``: see ``Case``."""
     _check_same_values(event)
     n = len(event["Records"])
     boto3_target, powertools_target = (
@@ -192,6 +195,7 @@ def deserialize_cases(label: str, event: dict[str, Any], *, targets: bool) -> li
             n,
             boto3_target if targets else None,
             CPU,
+            collector,
         ),
         Case(
             f"deserialize {label}",
@@ -201,6 +205,7 @@ def deserialize_cases(label: str, event: dict[str, Any], *, targets: bool) -> li
             n,
             powertools_target if targets else None,
             CPU,
+            collector,
         ),
     ]
 
@@ -266,6 +271,7 @@ def main() -> bool:
     large = _data.large_event(10)
     cases = [
         *deserialize_cases("orders batch (1000)", orders, targets=True),
+        *deserialize_cases("orders, collector on", orders, targets=False, collector=True),
         Case(
             "deserialize orders, cold number table",
             streamkit_cold_deserializer(orders),
