@@ -30,6 +30,15 @@
 
 - ``each_walker`` (function, streamkit.codec._walker.Deserializer): runs the test once per
   fast deserializer (pure Python, native), with the codec switched to it.
+
+Parallel runs (``make test``: pytest-xdist, ``--dist loadgroup``). Each worker is its own
+process with its own session fixtures (emulator, redis, terraform copy), so tests on different
+workers share no endpoint. What must stay together is grouped with ``xdist_group``:
+
+- every test that uses a module- or class-scoped fixture of its module is put in a group named
+  after the module (done below, automatically), so that fixture (a terraform apply, a console
+  pipeline, a browser) is set up once, on one worker, as in a serial run;
+- anything else that shares state across modules names a group explicitly.
 """
 
 from __future__ import annotations
@@ -86,6 +95,28 @@ def _refuse_real_aws(original_send: Any) -> Any:
         return original_send(self, request)
 
     return send
+
+
+def _shares_a_wider_fixture(item: pytest.Item) -> bool:
+    """True when the test uses a module- or class-scoped fixture (defined anywhere: the
+    module, a conftest): split over workers, it would be set up again on each one."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    return any(
+        definitions[-1].scope in ("module", "class")
+        for definitions in info.name2fixturedefs.values()
+        if definitions
+    )
+
+
+# tryfirst: xdist turns the xdist_group marks into node ids in its own collection hook, which
+# would otherwise run before this one.
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None and _shares_a_wider_fixture(item):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
 
 
 def pytest_configure(config: pytest.Config) -> None:
