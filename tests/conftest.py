@@ -119,6 +119,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # xdist marks a grouped test by suffixing its node id with "@<group>"; a pytest where that
+    # no longer takes effect (pytest-xdist#1386) would spread the groups silently.
+    if not getattr(session.config.option, "loadgroup", False):
+        return
+    lost = [
+        item.nodeid
+        for item in session.items
+        if item.get_closest_marker("xdist_group") is not None and "@" not in item.nodeid
+    ]
+    if lost:
+        raise pytest.UsageError(
+            f"--dist loadgroup is not grouping ({len(lost)} tests, e.g. {lost[0]}): this "
+            "pytest/pytest-xdist pair loses the xdist_group marks (see pyproject.toml)"
+        )
+
+
 def pytest_configure(config: pytest.Config) -> None:
     # Hooked where botocore hands a request to the network: moto.mock_aws answers earlier (in
     # a before-send event), so mocked calls never get here, and calls to a local endpoint pass.
