@@ -43,7 +43,9 @@ workers share no endpoint. What must stay together is grouped with ``xdist_group
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -130,10 +132,16 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         if item.get_closest_marker("xdist_group") is not None and "@" not in item.nodeid
     ]
     if lost:
-        raise pytest.UsageError(
+        message = (
             f"--dist loadgroup is not grouping ({len(lost)} tests, e.g. {lost[0]}): this "
             "pytest/pytest-xdist pair loses the xdist_group marks (see pyproject.toml)"
         )
+        # This runs in a worker, whose output is captured and lost when it stops: say it on
+        # the terminal first (xdist then reports the worker's end as an internal error).
+        capture = session.config.pluginmanager.getplugin("capturemanager")
+        with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+            sys.stderr.write(f"\nERROR: {message}\n")
+        raise pytest.UsageError(message)
 
 
 def pytest_configure(config: pytest.Config) -> None:
