@@ -112,6 +112,16 @@ def _shares_a_wider_fixture(item: pytest.Item) -> bool:
     )
 
 
+# The longest single tests (one to four minutes each, the rest of the suite is seconds), started
+# first in a parallel run so that it does not end with one worker busy and the others idle.
+# Groups already go first (xdist orders them by size); these lead the ungrouped tests.
+_LONGEST_FIRST = (
+    "tests/integration/test_load_test.py::test_a_short_load_test_balances",
+    "tests/e2e/test_checkov.py::",
+    "tests/reliability/test_soak.py::",
+)
+
+
 # tryfirst: xdist turns the xdist_group marks into node ids in its own collection hook, which
 # would otherwise run before this one.
 @pytest.hookimpl(tryfirst=True)
@@ -119,6 +129,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("xdist_group") is None and _shares_a_wider_fixture(item):
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # a serial run keeps the file order
+        items.sort(key=lambda item: not item.nodeid.startswith(_LONGEST_FIRST))
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
