@@ -27,9 +27,16 @@ $(STAMP): pyproject.toml $(NATIVE_SOURCES)
 demo: $(STAMP)
 	$(BIN)/python scripts/load_test.py
 
+# The suites mostly wait (processes starting, emulators, terraform), so they run on more
+# pytest-xdist workers than there are cores. --dist loadgroup keeps the tests that share state
+# (marked xdist_group, see tests/conftest.py) on one worker, in order.
+# PYTEST_WORKERS=0 runs everything in one process, as before.
+PYTEST_WORKERS ?= 4
+PYTEST_XDIST   := -n $(PYTEST_WORKERS) --dist loadgroup
+
 ## Everything CI runs: lint, strict typing, all test suites.
 test: lint typecheck
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q $(PYTEST_XDIST) --durations=20 tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts handlers hatch_build.py
@@ -39,13 +46,13 @@ typecheck: $(STAMP)
 	$(BIN)/mypy src
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest -q tests/unit
+	$(BIN)/python -m pytest -q $(PYTEST_XDIST) tests/unit
 
 integration: $(STAMP)
-	$(BIN)/python -m pytest -q tests/integration
+	$(BIN)/python -m pytest -q $(PYTEST_XDIST) tests/integration
 
 e2e: $(STAMP)
-	$(BIN)/python -m pytest -q tests/e2e
+	$(BIN)/python -m pytest -q $(PYTEST_XDIST) tests/e2e
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

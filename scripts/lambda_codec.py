@@ -23,6 +23,8 @@ nor the checkout's location ends up in the binary.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -34,6 +36,7 @@ import sys
 import tempfile
 import warnings
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -114,6 +117,19 @@ def _run(command: list[str], what: str) -> str:
     return done.stdout
 
 
+@contextlib.contextmanager
+def _exclusive(directory: Path) -> Iterator[None]:
+    """Holds ``<directory>.lock`` while ``directory`` is (re)made. Builds run side by side
+    (parallel test workers, a ``make lambdas`` during a load test): without it one would
+    delete the toolchain or compile slot another is still filling. The lock is released by
+    the kernel if the holder dies; the ``.ready``/``.complete`` markers then say whether the
+    directory is usable."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    with open(directory.with_name(directory.name + ".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
 def _toolchain(interpreter: Interpreter, mypy_version: str) -> Path:
     """A venv of ``interpreter`` with mypy (mypyc) and setuptools; made once, then reused."""
     venv = TOOLCHAIN_DIR / f"{interpreter.runtime}-mypy{mypy_version}"
@@ -121,13 +137,16 @@ def _toolchain(interpreter: Interpreter, mypy_version: str) -> Path:
     ready = venv / ".ready"
     if ready.exists() and python.exists():
         return python
-    shutil.rmtree(venv, ignore_errors=True)
-    _run([interpreter.executable, "-m", "venv", str(venv)], f"creating {venv}")
-    _run(
-        [str(python), "-m", "pip", "install", "-q", f"mypy=={mypy_version}", "setuptools>=68"],
-        f"installing mypy {mypy_version} for {interpreter.runtime}",
-    )
-    ready.write_text(interpreter.executable + "\n")
+    with _exclusive(venv):
+        if ready.exists() and python.exists():  # another process made it while we waited
+            return python
+        shutil.rmtree(venv, ignore_errors=True)
+        _run([interpreter.executable, "-m", "venv", str(venv)], f"creating {venv}")
+        _run(
+            [str(python), "-m", "pip", "install", "-q", f"mypy=={mypy_version}", "setuptools>=68"],
+            f"installing mypy {mypy_version} for {interpreter.runtime}",
+        )
+        ready.write_text(interpreter.executable + "\n")
     return python
 
 
@@ -305,9 +324,12 @@ def compiled_codec(runtime: str, arch: str = "x86_64") -> CompiledCodec | None:
     toolchain, slot = found
     cached = (slot / ".complete").exists()
     if not cached:
-        shutil.rmtree(slot, ignore_errors=True)
-        _compile(toolchain, slot)
-        (slot / ".complete").write_text("compiled\n")
+        with _exclusive(slot):
+            cached = (slot / ".complete").exists()  # compiled by another build while we waited
+            if not cached:
+                shutil.rmtree(slot, ignore_errors=True)
+                _compile(toolchain, slot)
+                (slot / ".complete").write_text("compiled\n")
     files = _read(slot)
     # Checked on every build, cached or not: the policy is about what ships.
     tag = audit(files, runtime, arch)

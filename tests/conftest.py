@@ -30,11 +30,22 @@
 
 - ``each_walker`` (function, streamkit.codec._walker.Deserializer): runs the test once per
   fast deserializer (pure Python, native), with the codec switched to it.
+
+Parallel runs (``make test``: pytest-xdist, ``--dist loadgroup``). Each worker is its own
+process with its own session fixtures (emulator, redis, terraform copy), so tests on different
+workers share no endpoint. What must stay together is grouped with ``xdist_group``:
+
+- every test that uses a module- or class-scoped fixture of its module is put in a group named
+  after the module (done below, automatically), so that fixture (a terraform apply, a console
+  pipeline, a browser) is set up once, on one worker, as in a serial run;
+- anything else that shares state across modules names a group explicitly.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -86,6 +97,63 @@ def _refuse_real_aws(original_send: Any) -> Any:
         return original_send(self, request)
 
     return send
+
+
+def _shares_a_wider_fixture(item: pytest.Item) -> bool:
+    """True when the test uses a module- or class-scoped fixture (defined anywhere: the
+    module, a conftest): split over workers, it would be set up again on each one."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    return any(
+        definitions[-1].scope in ("module", "class")
+        for definitions in info.name2fixturedefs.values()
+        if definitions
+    )
+
+
+# The longest single tests (one to four minutes each, the rest of the suite is seconds), started
+# first in a parallel run so that it does not end with one worker busy and the others idle.
+# Groups already go first (xdist orders them by size); these lead the ungrouped tests.
+_LONGEST_FIRST = (
+    "tests/integration/test_load_test.py::test_a_short_load_test_balances",
+    "tests/e2e/test_checkov.py::",
+    "tests/reliability/test_soak.py::",
+)
+
+
+# tryfirst: xdist turns the xdist_group marks into node ids in its own collection hook, which
+# would otherwise run before this one.
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None and _shares_a_wider_fixture(item):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # a serial run keeps the file order
+        items.sort(key=lambda item: not item.nodeid.startswith(_LONGEST_FIRST))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # xdist marks a grouped test by suffixing its node id with "@<group>"; a pytest where that
+    # no longer takes effect (pytest-xdist#1386) would spread the groups silently.
+    if not getattr(session.config.option, "loadgroup", False):
+        return
+    lost = [
+        item.nodeid
+        for item in session.items
+        if item.get_closest_marker("xdist_group") is not None and "@" not in item.nodeid
+    ]
+    if lost:
+        message = (
+            f"--dist loadgroup is not grouping ({len(lost)} tests, e.g. {lost[0]}): this "
+            "pytest/pytest-xdist pair loses the xdist_group marks (see pyproject.toml)"
+        )
+        # This runs in a worker, whose output is captured and lost when it stops: say it on
+        # the terminal first (xdist then reports the worker's end as an internal error).
+        capture = session.config.pluginmanager.getplugin("capturemanager")
+        with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+            sys.stderr.write(f"\nERROR: {message}\n")
+        raise pytest.UsageError(message)
 
 
 def pytest_configure(config: pytest.Config) -> None:
