@@ -20,6 +20,7 @@ from typing import Any
 
 from tests.helpers.aws_clients import AwsClients
 from tests.helpers.lambda_zip import create_function, make_zip
+from tests.helpers.queues import create_queue
 from tests.helpers.streams import create_stream_table
 
 __all__ = ["SECRET", "ConsolePipeline", "console_pipeline", "http_json"]
@@ -114,10 +115,7 @@ def console_pipeline(
     orders, payments = _name("orders"), _name("payments")
     orders_stream = create_stream_table(aws.dynamodb, orders)
     payments_stream = create_stream_table(aws.dynamodb, payments)
-    dlq_url = aws.sqs.create_queue(QueueName=_name("console-dlq"))["QueueUrl"]
-    dlq_arn = aws.sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
+    dlq_url, dlq_arn = create_queue(aws.sqs, _name("console-dlq"))
     work = create_function(aws.lambda_, _name("work"), {"app.py": WORK})
     audit = create_function(aws.lambda_, _name("audit"), {"app.py": FIXED})
     common = {"StartingPosition": "LATEST", "FunctionResponseTypes": ["ReportBatchItemFailures"]}

@@ -20,6 +20,7 @@ from streamkit.local.esm.processor import RetryDelay
 from streamkit.local.esm.runner import Runner
 from streamkit.streams.throttling import IdleBackoff
 from tests.helpers import AwsClients, create_function
+from tests.helpers.queues import create_queue
 from tests.helpers.streams import create_stream_table
 
 HANDLER = r"""
@@ -107,11 +108,7 @@ class Scenario:
         return uuid
 
     def queue(self, prefix: str = "dlq") -> tuple[str, str]:
-        url: str = self.aws.sqs.create_queue(QueueName=self.unique_name(prefix))["QueueUrl"]
-        arn: str = self.aws.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-        return url, arn
+        return create_queue(self.aws.sqs, self.unique_name(prefix))
 
     def runner(self, **options: Any) -> Runner:
         for key, value in FAST.items():

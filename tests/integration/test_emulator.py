@@ -39,6 +39,7 @@ from tests.helpers import (
     wait_for_mapping_gone,
     wait_for_mapping_settled,
 )
+from tests.helpers.queues import create_queue
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HANDLER_FILES = {"app.py": "def handler(event, context):\n    return None\n"}
@@ -361,10 +362,7 @@ def stream_and_function(aws: AwsClients, unique_name: Callable[[str], str]) -> t
 
 
 def _queue_arn(aws: AwsClients, name: str) -> str:
-    url = aws.sqs.create_queue(QueueName=name)["QueueUrl"]
-    attributes = aws.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
-    arn: str = attributes["Attributes"]["QueueArn"]
-    return arn
+    return create_queue(aws.sqs, name)[1]
 
 
 def _filters(*patterns: dict[str, Any]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from streamkit.local.emulator import Emulator
 from streamkit.local.emulator.sns_envelope import signing_certificate_pem, string_to_sign
 from tests.helpers import AwsClients
+from tests.helpers.queues import create_queue
 
 
 def _deliver(
@@ -27,10 +28,7 @@ def _deliver(
     topic_arn = aws.sns.create_topic(Name=unique_name("topic"), Attributes=topic_attributes)[
         "TopicArn"
     ]
-    queue_url = aws.sqs.create_queue(QueueName=unique_name("q"))["QueueUrl"]
-    queue_arn = aws.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
+    queue_url, queue_arn = create_queue(aws.sqs, unique_name("q"))
     subscription = aws.sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)[
         "SubscriptionArn"
     ]

@@ -22,6 +22,7 @@ import pytest
 
 from streamkit.cli import main
 from tests.helpers import AwsClients, create_function, create_stream_table, make_zip
+from tests.helpers.queues import create_queue
 from tests.helpers.streamkit_zip import running_mapping, wait_for
 
 SECRET = "top-secret-address"
@@ -82,11 +83,7 @@ def _counts(aws: AwsClients, queue_url: str) -> tuple[int, int]:
 
 
 def _queue(aws: AwsClients, prefix: str) -> tuple[str, str]:
-    url: str = aws.sqs.create_queue(QueueName=_name(prefix))["QueueUrl"]
-    arn: str = aws.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
-    return url, arn
+    return create_queue(aws.sqs, _name(prefix))
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from tests.helpers import (
     wait_for_mapping_gone,
 )
 from tests.helpers.emf import batch_counts, emf_documents, tally
+from tests.helpers.queues import create_queue
 from tests.helpers.streamkit_zip import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -211,10 +212,7 @@ def build_platform(
         definition=ASL.read_text().replace("${orders_table}", tables["orders"]),
         roleArn="arn:aws:iam::123456789012:role/fulfilment",
     )["stateMachineArn"]
-    dlq_url = aws.sqs.create_queue(QueueName=unique_name("dlq"))["QueueUrl"]
-    dlq_arn = aws.sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
+    dlq_url, dlq_arn = create_queue(aws.sqs, unique_name("dlq"))
     sinks = {
         "IDEMPOTENCY_TABLE": tables["idempotency"],
         "AUDIT_BUCKET": bucket,

@@ -44,6 +44,7 @@ from streamkit import serialize
 from streamkit.exceptions import FaultAdminError
 from streamkit.local.faults import FaultsClient
 from tests.helpers import AwsClients, create_plain_table, create_stream_table, ensure_lambda_role
+from tests.helpers.queues import create_queue
 from tests.reliability.scenarios import Accounting
 
 __all__ = ["PLATFORM_SCENARIOS", "run_platform_scenario"]
@@ -94,10 +95,7 @@ def _build(aws: AwsClients, unique: Callable[[str], str], redis_url: str) -> _Pl
         definition='{"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": true}}}',
         roleArn="arn:aws:iam::123456789012:role/fulfilment",
     )["stateMachineArn"]
-    dlq_url = aws.sqs.create_queue(QueueName=unique("dlq"))["QueueUrl"]
-    dlq_arn = aws.sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
+    dlq_url, dlq_arn = create_queue(aws.sqs, unique("dlq"))
     function = unique("order-events")
     aws.lambda_.create_function(
         FunctionName=function,

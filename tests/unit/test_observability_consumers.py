@@ -23,6 +23,7 @@ from tests.helpers.observed_events import (
     record,
 )
 from tests.helpers.stream_data import sequence_number as seq
+from tests.helpers.streams import create_plain_table
 
 from streamkit import MemoryIdempotencyStore, StreamRecord
 from streamkit.observability import ObservableConsumer, ObservedConsumer, Tracer
@@ -213,12 +214,7 @@ def dynamodb() -> Iterator[Any]:
     with mock_aws():
         client = boto3.client("dynamodb")
         for table, key in (("orders", "pk"), ("aggregates", "pk"), ("fences", "id")):
-            client.create_table(
-                TableName=table,
-                KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
-                BillingMode="PAY_PER_REQUEST",
-            )
+            create_plain_table(client, table, key)
         yield client
 
 
