@@ -31,7 +31,10 @@ def test_interleaved_updates_keep_each_items_order_across_parallel_lanes(
     scenario: Callable[..., Scenario],
 ) -> None:
     s: Scenario = scenario()
-    function = deploy(s, SLEEP_S="0.1")
+    # 0.4 s per invoke: each lane's four or five batches then outlast the other lanes' cold
+    # starts, which a loaded machine spaces out (at 0.1 s, one lane finished before the next
+    # worker was up: peak 1 in a parallel CI run).
+    function = deploy(s, SLEEP_S="0.4")
     uuid = s.map(FunctionName=function, BatchSize=4, ParallelizationFactor=4)
     # Updates to many items, interleaved: v1 of every item, then v2 of every item, ... All are
     # in the stream before the runner starts (TRIM_HORIZON), so every lane has a backlog and
